@@ -1,0 +1,40 @@
+//! Dry-run delivery: print each message the daemon would post, one JSON
+//! object per line on stdout, instead of sending it.
+//!
+//! It sits where the Discord sender will: it receives the same events, routes
+//! them with the same rules, and shows the request body Discord would get.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use crossbeam_channel::Receiver;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::event::Event;
+use crate::route;
+
+/// The JSON line for one event: where it would go and what would be sent.
+pub fn render(config: &Config, event: &Event) -> serde_json::Value {
+    let destination = config
+        .server(&event.server)
+        .and_then(|s| route::destination(config, s, event.kind, event.route.as_deref()))
+        .map_or_else(|| "unrouted".to_owned(), |d| d.to_string());
+    json!({
+        "destination": destination,
+        "server": &*event.server,
+        "kind": event.kind.name(),
+        "content": event.content,
+        "allowed_mentions": { "parse": [] },
+    })
+}
+
+/// Prints events until every sender is gone. Each line is flushed at once
+/// so a reader sees messages as they happen.
+pub fn run(config: Arc<Config>, events: Receiver<Event>, out: &mut dyn Write) -> io::Result<()> {
+    for event in events {
+        writeln!(out, "{}", render(&config, &event))?;
+        out.flush()?;
+    }
+    Ok(())
+}

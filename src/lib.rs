@@ -1,0 +1,19 @@
+//! factorio-isr: follows Factorio console logs and relays events to Discord.
+//!
+//! The binary is a thin `main` over [`cli::main`]; the library exists so
+//! integration tests and benchmarks drive the same code. docs/ARCHITECTURE.md
+//! is the map.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod discord;
+pub mod dryrun;
+pub mod event;
+pub mod expand;
+pub mod logging;
+pub mod patterns;
+pub mod route;
+pub mod secret;
+pub mod tail;
+pub mod yaml;
