@@ -643,14 +643,17 @@ fn read_server(
             port: rcon_port.unwrap_or(27015),
             password,
         }),
-        (Some(_), None) => {
+        // A password key that is present but failed has its own problem.
+        (Some(_), None)
+            if !m.contains_key("rcon_password") && !m.contains_key("rcon_password_file") =>
+        {
             r.problem(
                 &at.key("rcon_password"),
                 "rcon_host is set but no password (set rcon_password or rcon_password_file to the server's --rcon-password)",
             );
             None
         }
-        (None, None) => None,
+        (_, None) => None,
     };
 
     let mut channels = BTreeMap::new();

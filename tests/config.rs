@@ -1,0 +1,353 @@
+//! Config loading: each kind of mistake gives one error naming the file, the
+//! line and the key, with what to do; every mistake is reported at once; and
+//! secrets never appear in errors, Debug output or the daemon's output.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use factorio_isr::config::{self, Config, Location, Mode, StartAt};
+
+const TOKEN: &str = "MTIz.TOKEN-SECRET-do-not-print";
+const PASSWORD: &str = "rcon-PASSWORD-secret-do-not-print";
+
+fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |name| map.get(name).cloned()
+}
+
+fn no_files(path: &Path) -> std::io::Result<String> {
+    match path.to_str() {
+        Some("/run/secrets/rcon") => Ok(format!("{PASSWORD}\n")),
+        Some("/run/secrets/empty") => Ok("\n".to_owned()),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "No such file or directory",
+        )),
+    }
+}
+
+fn parse(text: &str) -> Result<Config, Vec<String>> {
+    let env = env_of(&[("DISCORD_BOT_TOKEN", TOKEN), ("RCON_PASSWORD", PASSWORD)]);
+    config::parse(Path::new("servers.yml"), text, &env, &no_files)
+        .map_err(|p| p.0.iter().map(|p| p.to_string()).collect())
+}
+
+/// A valid config that each case below breaks in one place.
+const GOOD: &str = "\
+discord:
+  bot_token: ${DISCORD_BOT_TOKEN}
+  event_channel_id: \"1100000000000000001\"
+servers:
+  prod:
+    name: Production
+    log_path: /factorio/console.log
+    rcon_host: 127.0.0.1
+    rcon_port: 27015
+    rcon_password: ${RCON_PASSWORD}
+";
+
+fn one_error(text: &str) -> String {
+    let errors = parse(text).expect_err("config must be rejected");
+    assert_eq!(errors.len(), 1, "exactly one error expected: {errors:#?}");
+    let e = errors.into_iter().next().unwrap_or_default();
+    assert!(
+        !e.contains(TOKEN) && !e.contains(PASSWORD),
+        "secret leaked: {e}"
+    );
+    e
+}
+
+#[test]
+fn the_good_config_loads() {
+    let c = parse(GOOD).expect("valid");
+    assert_eq!(c.mode(), Mode::Bot);
+    let s = &c.servers[0];
+    assert_eq!(
+        (&*s.id, s.name.as_str(), s.start_at),
+        ("prod", "Production", StartAt::End)
+    );
+    let rcon = s.rcon.as_ref().expect("rcon configured");
+    assert_eq!(
+        (rcon.host.as_str(), rcon.port, rcon.password.expose()),
+        ("127.0.0.1", 27015, PASSWORD)
+    );
+    assert_eq!(
+        c.discord.bot_token.as_ref().map(|t| t.expose()),
+        Some(TOKEN)
+    );
+}
+
+#[test]
+fn bad_yaml_names_the_line() {
+    let e = one_error(&GOOD.replace("    name: Production", "    name: [Production"));
+    assert!(e.starts_with("servers.yml:7: invalid YAML"), "{e}");
+}
+
+#[test]
+fn unknown_key_names_line_key_and_suggestion() {
+    let e = one_error(&GOOD.replace("rcon_port:", "rcon_prot:"));
+    assert_eq!(
+        e,
+        "servers.yml:9: servers.prod.rcon_prot: unknown key (did you mean `rcon_port`?)"
+    );
+}
+
+#[test]
+fn wrong_type_names_line_and_key() {
+    let e = one_error(&format!("{GOOD}    allow_lua: maybe\n"));
+    assert_eq!(
+        e,
+        "servers.yml:11: servers.prod.allow_lua: `maybe` is not true or false"
+    );
+    let e = one_error(&format!("{GOOD}    channels: [1, 2]\n"));
+    assert_eq!(
+        e,
+        "servers.yml:11: servers.prod.channels: expected a mapping of keys, found a list"
+    );
+}
+
+#[test]
+fn missing_required_key_says_what_to_set() {
+    let e = one_error(&GOOD.replace("    log_path: /factorio/console.log\n", ""));
+    assert!(
+        e.starts_with("servers.yml:5: servers.prod.log_path: required key is missing"),
+        "{e}"
+    );
+    assert!(e.contains("--console-log"), "{e}");
+}
+
+#[test]
+fn bad_port_names_line_key_and_range() {
+    let e = one_error(&GOOD.replace("27015", "70000"));
+    assert_eq!(
+        e,
+        "servers.yml:9: servers.prod.rcon_port: 70000 is not a port (1-65535)"
+    );
+}
+
+#[test]
+fn missing_env_var_names_variable_and_fix() {
+    let e = one_error(&GOOD.replace("${DISCORD_BOT_TOKEN}", "${DISCORD_TOKEN_TYPO}"));
+    assert!(
+        e.starts_with(
+            "servers.yml:2: discord.bot_token: environment variable DISCORD_TOKEN_TYPO is not set"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn unreadable_secret_file_names_key_and_path() {
+    let e = one_error(&GOOD.replace(
+        "rcon_password: ${RCON_PASSWORD}",
+        "rcon_password_file: /run/secrets/missing",
+    ));
+    assert!(
+        e.starts_with("servers.yml:10: servers.prod.rcon_password_file: cannot read /run/secrets/missing: No such file"),
+        "{e}"
+    );
+    let e = one_error(&GOOD.replace(
+        "rcon_password: ${RCON_PASSWORD}",
+        "rcon_password_file: /run/secrets/empty",
+    ));
+    assert!(e.contains("/run/secrets/empty is empty"), "{e}");
+}
+
+#[test]
+fn secret_files_are_read_and_trimmed() {
+    let c = parse(&GOOD.replace(
+        "rcon_password: ${RCON_PASSWORD}",
+        "rcon_password_file: /run/secrets/rcon",
+    ))
+    .expect("valid");
+    assert_eq!(
+        c.servers[0].rcon.as_ref().map(|r| r.password.expose()),
+        Some(PASSWORD)
+    );
+}
+
+#[test]
+fn secret_and_secret_file_together_is_an_error() {
+    let e = one_error(&format!(
+        "{GOOD}    rcon_password_file: /run/secrets/rcon\n"
+    ));
+    assert!(
+        e.contains("both `rcon_password` and `rcon_password_file` are set"),
+        "{e}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = GOOD
+        .replace("rcon_port: 27015", "rcon_port: 0")
+        .replace("name: Production", "nmae: Production")
+        .replace(
+            "event_channel_id: \"1100000000000000001\"",
+            "event_channel_id: general",
+        );
+    let errors = parse(&text).expect_err("rejected");
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(
+        errors[0]
+            .starts_with("servers.yml:3: discord.event_channel_id: `general` is not a Discord ID")
+    );
+    assert!(
+        errors[1]
+            .starts_with("servers.yml:6: servers.prod.nmae: unknown key (did you mean `name`?)")
+    );
+    assert!(errors[2].starts_with("servers.yml:9: servers.prod.rcon_port: 0 is not a port"));
+}
+
+#[test]
+fn other_validation_rules() {
+    let e = one_error(&format!(
+        "{GOOD}    ups_warning_threshold: 50\n    ups_recover_threshold: 40\n"
+    ));
+    assert!(
+        e.contains("ups_recover_threshold: 40 is below ups_warning_threshold (50)"),
+        "{e}"
+    );
+    let e = one_error(&format!("{GOOD}    start_at: middle\n"));
+    assert!(
+        e.contains("servers.prod.start_at: `middle` is not `end` or `beginning`"),
+        "{e}"
+    );
+    let e = one_error(&format!("{GOOD}    max_resume_age: soon\n"));
+    assert!(e.contains("`soon` is not a duration"), "{e}");
+    let e = one_error(&format!("{GOOD}    events:\n      jion: false\n"));
+    assert!(
+        e.contains("servers.yml:12: servers.prod.events.jion: unknown key (did you mean `join`?)"),
+        "{e}"
+    );
+    let e = one_error(&GOOD.replace("  prod:", "  'prod server':"));
+    assert!(e.contains("a server id is 1-32 letters"), "{e}");
+    let e = one_error("discord: {}\n");
+    assert!(e.contains("no servers configured"), "{e}");
+    let e = one_error(&format!("{GOOD}health:\n  bind: localhost\n"));
+    assert!(
+        e.contains("health.bind: `localhost` is not an address:port"),
+        "{e}"
+    );
+    let e = one_error(&GOOD.replace("    rcon_password: ${RCON_PASSWORD}\n", ""));
+    assert!(e.contains("rcon_host is set but no password"), "{e}");
+}
+
+#[test]
+fn webhook_url_errors_never_echo_the_url() {
+    let text = GOOD.replace(
+        "bot_token: ${DISCORD_BOT_TOKEN}",
+        "webhook_url: ftp://hooks/123/WEBHOOK-TOKEN",
+    );
+    let e = one_error(&text);
+    assert!(
+        e.contains("discord.webhook_url: is not an http(s) URL"),
+        "{e}"
+    );
+    assert!(!e.contains("WEBHOOK-TOKEN"), "{e}");
+}
+
+#[test]
+fn debug_output_redacts_secrets() {
+    let c = parse(GOOD).expect("valid");
+    let debug = format!("{c:?}");
+    assert!(
+        !debug.contains(TOKEN) && !debug.contains(PASSWORD),
+        "{debug}"
+    );
+    assert!(debug.contains("[redacted]"));
+}
+
+#[test]
+fn environment_only_fallback() {
+    let env = env_of(&[
+        ("FACTORIO_LOG_PATH", "/factorio/console.log"),
+        ("DISCORD_BOT_TOKEN", TOKEN),
+        ("DISCORD_EVENT_CHANNEL_ID", "1100000000000000001"),
+        ("RCON_HOST", "factorio"),
+        ("RCON_PORT", "27016"),
+        ("RCON_PASSWORD", PASSWORD),
+    ]);
+    let c = config::load_with(&Location::Default, &env, &no_files).expect("env config");
+    let s = &c.servers[0];
+    assert_eq!(
+        s.log_paths,
+        vec![std::path::PathBuf::from("/factorio/console.log")]
+    );
+    assert_eq!(
+        s.rcon.as_ref().map(|r| (r.host.as_str(), r.port)),
+        Some(("factorio", 27016))
+    );
+    assert_eq!(c.mode(), Mode::Bot);
+
+    let env = env_of(&[
+        ("FACTORIO_LOG_PATH", "/x.log"),
+        ("RCON_PORT", "70000"),
+        ("RCON_PASSWORD", PASSWORD),
+    ]);
+    let e = config::load_with(&Location::Default, &env, &no_files)
+        .expect_err("bad port")
+        .to_string();
+    assert!(
+        e.contains("(environment)") && e.contains("servers.default.rcon_port: 70000 is not a port"),
+        "{e}"
+    );
+
+    let e = config::load_with(&Location::Default, &env_of(&[]), &no_files)
+        .expect_err("nothing")
+        .to_string();
+    assert!(
+        e.contains("FACTORIO_LOG_PATH is not set") && e.contains("config/example.yml"),
+        "{e}"
+    );
+
+    let e = config::load_with(
+        &Location::Explicit("nope.yml".into()),
+        &env_of(&[]),
+        &no_files,
+    )
+    .expect_err("missing")
+    .to_string();
+    assert!(
+        e.starts_with("nope.yml: cannot read the config file"),
+        "{e}"
+    );
+}
+
+/// The daemon's own output for a broken config holding real secrets.
+#[test]
+fn binary_never_prints_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = GOOD
+        .replace("${DISCORD_BOT_TOKEN}", TOKEN)
+        .replace("${RCON_PASSWORD}", PASSWORD)
+        .replace("27015", "70000");
+    std::fs::write(dir.path().join("servers.yml"), text).expect("write");
+    for args in [&["check-config"][..], &[], &["replay", "servers.yml"]] {
+        let out = support::command(dir.path())
+            .args(["--config", "servers.yml"])
+            .args(args)
+            .env("LOG_LEVEL", "trace")
+            .output()
+            .expect("runs");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {all}");
+        assert!(
+            all.contains("servers.yml:9: servers.prod.rcon_port: 70000 is not a port"),
+            "{all}"
+        );
+        assert!(
+            !all.contains(TOKEN) && !all.contains(PASSWORD),
+            "secret leaked: {all}"
+        );
+    }
+}

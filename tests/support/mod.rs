@@ -1,0 +1,80 @@
+//! Shared by every integration test: fixtures, the shipped patterns, and
+//! running the real binary. Each test file declares `mod support;` and uses
+//! what it needs.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use factorio_isr::patterns::load::load_dirs;
+use factorio_isr::patterns::{Pattern, PatternSet};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file under tests/fixtures/.
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
+/// Every shipped pattern, as loaded from patterns/.
+pub fn shipped_patterns() -> Vec<Arc<Pattern>> {
+    load_dirs(&[root().join("patterns")])
+        .unwrap_or_else(|e| panic!("shipped patterns must load:\n{e}"))
+}
+
+/// The shipped patterns with every kind switched on.
+pub fn shipped_set() -> PatternSet {
+    PatternSet::new(&shipped_patterns(), |_| true)
+}
+
+/// What the engine makes of one line: kind name and captured fields.
+pub fn classify(set: &PatternSet, line: &str) -> Option<(String, Vec<(String, String)>)> {
+    let mut scratch = set.scratch();
+    let m = set.classify(line, &mut scratch)?;
+    let fields = m
+        .pattern
+        .field_names()
+        .zip(m.values())
+        .filter_map(|(n, v)| v.map(|v| (n.to_owned(), v.to_owned())))
+        .collect();
+    Some((m.pattern.kind.name().to_owned(), fields))
+}
+
+/// The built binary under test.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_factorio-isr"))
+}
+
+/// A command for the binary, run in `dir`, with a clean environment so the
+/// developer's own variables cannot change the outcome.
+pub fn command(dir: &Path) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Kills the child when dropped, so a failing test leaves no daemon behind.
+pub struct Daemon(pub Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sends `signal` to the child.
+pub fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args(["-s", signal, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -s {signal} failed");
+}
