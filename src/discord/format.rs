@@ -20,6 +20,14 @@ const ZWSP: char = '\u{200B}';
 /// a game line is one line, and a newline could start a quote or heading.
 pub fn escape_markdown(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8);
+    escape_markdown_into(text, &mut out);
+    out
+}
+
+/// [`escape_markdown`], appending to `out`. "Line start" means the start of
+/// `text`: a value is escaped as if it began the message, which is the safe
+/// reading wherever a template puts it.
+pub fn escape_markdown_into(text: &str, out: &mut String) {
     let mut at_line_start = true;
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -39,8 +47,8 @@ pub fn escape_markdown(text: &str) -> String {
             }
             '@' => {
                 out.push('@');
-                let rest: String = chars.clone().take(8).collect();
-                if rest.starts_with("everyone") || rest.starts_with("here") {
+                let rest = chars.clone();
+                if starts_with(rest.clone(), "everyone") || starts_with(rest, "here") {
                     out.push(ZWSP);
                 }
             }
@@ -49,7 +57,10 @@ pub fn escape_markdown(text: &str) -> String {
         }
         at_line_start = at_line_start && c.is_whitespace();
     }
-    out
+}
+
+fn starts_with(mut chars: impl Iterator<Item = char>, word: &str) -> bool {
+    word.chars().all(|w| chars.next() == Some(w))
 }
 
 #[cfg(test)]

@@ -102,19 +102,24 @@ impl Match<'_> {
 
     /// The message Discord should show, with `server` as `{server}`.
     pub fn render(&self, server: &str) -> String {
+        self.render_values(&self.values(), server)
+    }
+
+    fn render_values(&self, values: &[Option<&str>], server: &str) -> String {
         let p = self.pattern;
         let mut out = String::with_capacity(p.emoji.len() + self.line.len() + 16);
         if !p.emoji.is_empty() {
             out.push_str(&p.emoji);
             out.push(' ');
         }
-        p.template.render(&self.values(), server, &mut out);
+        p.template.render(values, server, &mut out);
         out
     }
 
     /// The event this match stands for.
     pub fn to_event(&self, server_id: &Arc<str>, server_name: &str, position: Position) -> Event {
         let values = self.values();
+        let content = self.render_values(&values, server_name);
         Event {
             server: server_id.clone(),
             kind: self.pattern.kind,
@@ -127,7 +132,7 @@ impl Match<'_> {
                 .zip(&values)
                 .filter_map(|((name, _), v)| v.map(|v| (name.clone(), v.to_owned())))
                 .collect(),
-            content: self.render(server_name),
+            content,
             position,
         }
     }

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::discord::format::escape_markdown;
+use crate::discord::format::escape_markdown_into;
 
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,10 +128,10 @@ impl Template {
                     if *raw {
                         out.push_str(value);
                     } else {
-                        out.push_str(&escape_markdown(value));
+                        escape_markdown_into(value, out);
                     }
                 }
-                Part::Server => out.push_str(&escape_markdown(server)),
+                Part::Server => escape_markdown_into(server, out),
             }
         }
     }
