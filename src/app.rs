@@ -80,8 +80,8 @@ pub fn run(config: Config) -> Result<(), Error> {
         Mode::DryRun => {}
         Mode::Bot | Mode::Webhook => {
             return Err(Error::Unsupported(
-                "sending to Discord is not built yet; remove discord.bot_token and discord.webhook_url \
-                 to run dry (messages are printed on stdout)"
+                "sending to Discord is not built yet; remove discord.bot_token(_file) and \
+                 discord.webhook_url(_file) to run dry (messages are printed on stdout)"
                     .to_owned(),
             ));
         }
@@ -216,9 +216,14 @@ impl FollowJob {
                 }
                 last_state = Some(state);
             }
+            let pause = if self.follower.caught_up() {
+                POLL_INTERVAL
+            } else {
+                Duration::ZERO
+            };
             select! {
                 recv(self.shutdown) -> _ => return Ok(()),
-                default(POLL_INTERVAL) => {}
+                default(pause) => {}
             }
         }
     }

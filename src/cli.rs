@@ -111,6 +111,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Args, String> {
         }
     }
     let patterns_given = !patterns.is_empty();
+    let server_given = server.is_some();
     let command = match command.as_deref() {
         None | Some("run") => Command::Run,
         Some("check-config") => Command::CheckConfig,
@@ -131,8 +132,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Args, String> {
     if !positional.is_empty() {
         return Err(format!("unexpected argument `{}`", positional[0]));
     }
-    if !takes_replay_flags && (summary || patterns_given) {
-        return Err("--summary and --patterns only go with `replay`".to_owned());
+    if !takes_replay_flags && (summary || patterns_given || server_given) {
+        return Err("--summary, --server and --patterns only go with `replay`".to_owned());
     }
     Ok(Args { config, command })
 }
@@ -215,12 +216,16 @@ fn replay(
     server: Option<&str>,
     dirs: Vec<PathBuf>,
 ) -> Result<(), Error> {
-    // A config is optional: without one, replay uses ./patterns and every
-    // kind is on, so patterns can be tried before anything is configured.
-    let config = match config::load(location) {
-        Ok(c) => Some(c),
-        Err(_) if *location == Location::Default && server.is_none() => None,
-        Err(e) => return Err(Error::Config(e)),
+    // A config is optional: when none was named and config/servers.yml does
+    // not exist, replay uses ./patterns with every kind on, so patterns can be
+    // tried before anything is configured. A config that exists must be valid.
+    let unconfigured = *location == Location::Default
+        && server.is_none()
+        && !std::path::Path::new(config::DEFAULT_PATH).exists();
+    let config = if unconfigured {
+        None
+    } else {
+        Some(config::load(location).map_err(Error::Config)?)
     };
     let chosen = match (&config, server) {
         (Some(c), Some(id)) => Some(c.server(id).ok_or_else(|| {
@@ -364,7 +369,11 @@ mod tests {
         );
         assert_eq!(
             args(&["run", "--summary"]),
-            Err("--summary and --patterns only go with `replay`".into())
+            Err("--summary, --server and --patterns only go with `replay`".into())
+        );
+        assert_eq!(
+            args(&["check-config", "--server", "x"]),
+            Err("--summary, --server and --patterns only go with `replay`".into())
         );
     }
 }

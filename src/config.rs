@@ -183,7 +183,7 @@ pub fn load_with(
         Ok(text) => parse(&path, &text, env, read),
         Err(e) if *location == Location::Default && e.kind() == std::io::ErrorKind::NotFound => {
             if env("FACTORIO_LOG_PATH").is_some() {
-                parse(Path::new("(environment)"), &ENV_TEMPLATE, env, read)
+                parse(Path::new(ENV_SOURCE), &ENV_TEMPLATE, env, read).map_err(from_environment)
             } else {
                 Err(one_problem(
                     &path,
@@ -202,6 +202,26 @@ pub fn load_with(
             ),
         )),
     }
+}
+
+/// What the config's source is called when it comes from the environment.
+pub const ENV_SOURCE: &str = "(environment)";
+
+/// Problems found in the environment-only config point at lines of a
+/// template the user never sees; name the variable instead.
+fn from_environment(mut problems: Problems) -> Problems {
+    for p in &mut problems.0 {
+        let var = p
+            .line
+            .and_then(|n| ENV_TEMPLATE.lines().nth(n - 1))
+            .and_then(|l| l.split_once("${"))
+            .map(|(_, rest)| rest.split([':', '}']).next().unwrap_or_default().to_owned());
+        if let Some(var) = var {
+            p.message.push_str(&format!(" (set by {var})"));
+        }
+        p.line = None;
+    }
+    problems
 }
 
 fn one_problem(file: &Path, message: String) -> Problems {
@@ -307,7 +327,7 @@ pub fn parse(
     read: &dyn Fn(&Path) -> std::io::Result<String>,
 ) -> Result<Config, Problems> {
     let doc = yaml::parse(file, text).map_err(|p| Problems(vec![p]))?;
-    let mut r = Reader::new(file, text, env);
+    let mut r = Reader::new(file, text, Some(env));
     let root = KeyPath::root();
     let empty = Mapping::new();
     let top = r.mapping(&doc, &root, TOP_KEYS).unwrap_or(&empty);
@@ -503,6 +523,9 @@ fn seconds(
 /// `90`, `90s`, `30m`, `1h`, `2h30m`, `1d`.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
     if let Ok(secs) = text.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -748,5 +771,6 @@ mod tests {
         check("1x", None);
         check("h", None);
         check("5m3", None);
+        check("", None);
     }
 }

@@ -28,7 +28,7 @@ pub fn init() {
                 "msg": record.args().to_string(),
                 "thread": thread,
             });
-            if let Some((_, server)) = thread.split_once('/') {
+            if let Some(server) = server_of(thread) {
                 obj["server"] = server.into();
             }
             writeln!(out, "{obj}")
@@ -43,6 +43,13 @@ pub fn init() {
     });
     // A second init (tests) keeps the first logger.
     let _ = builder.try_init();
+}
+
+/// The server a per-server thread works for: `tail/prod`, and `tail/prod#1`
+/// for its second file.
+fn server_of(thread: &str) -> Option<&str> {
+    let (_, rest) = thread.split_once('/')?;
+    Some(rest.split_once('#').map_or(rest, |(s, _)| s))
 }
 
 /// `2026-11-27T02:53:27.123Z`, without a date crate.
@@ -78,6 +85,13 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn server_from_thread_name() {
+        assert_eq!(server_of("tail/prod"), Some("prod"));
+        assert_eq!(server_of("tail/prod#1"), Some("prod"));
+        assert_eq!(server_of("discord"), None);
+    }
 
     #[test]
     fn formats_utc_timestamps() {

@@ -16,6 +16,10 @@ use crate::config::StartAt;
 /// Bytes read per system call.
 const CHUNK: usize = 64 * 1024;
 
+/// Bytes read per poll at most, so a large backlog (`start_at: beginning` on
+/// a big log) is handed on in bounded batches instead of held in memory.
+const BATCH: u64 = 16 * CHUNK as u64;
+
 /// Longest line kept whole; the rest of a longer line is dropped and the kept
 /// part ends with [`CUT_MARKER`], so one runaway line cannot exhaust memory.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -46,6 +50,8 @@ pub struct Follower {
     /// The current line exceeded [`MAX_LINE`]; drop bytes until its newline.
     cutting: bool,
     state: State,
+    /// The file's length at the last poll.
+    size: u64,
 }
 
 impl Follower {
@@ -58,6 +64,7 @@ impl Follower {
             partial: Vec::new(),
             cutting: false,
             state: State::Waiting,
+            size: 0,
         }
     }
 
@@ -69,8 +76,14 @@ impl Follower {
         self.state
     }
 
-    /// Reads what was appended since the last poll and returns the complete
-    /// lines. A missing file is not an error: it may appear later.
+    /// Whether the last poll read everything the file held when it looked.
+    pub fn caught_up(&self) -> bool {
+        self.offset >= self.size
+    }
+
+    /// Reads what was appended since the last poll, up to a batch, and
+    /// returns the complete lines; [`Follower::caught_up`] says whether more
+    /// is waiting. A missing file is not an error: it may appear later.
     pub fn poll(&mut self) -> io::Result<Vec<Line>> {
         if self.file.is_none() {
             match File::open(&self.path) {
@@ -115,7 +128,9 @@ impl Follower {
         file.seek(SeekFrom::Start(self.offset))?;
         let mut lines = Vec::new();
         let mut buf = vec![0u8; CHUNK];
-        loop {
+        let limit = self.offset + BATCH;
+        self.size = len;
+        while self.offset < limit {
             let n = file.read(&mut buf)?;
             if n == 0 {
                 break;
@@ -214,6 +229,29 @@ mod tests {
             .and_then(|mut w| writeln!(w, "new"))
             .expect("append");
         assert_eq!(texts(f.poll().expect("poll")), ["new"]);
+    }
+
+    #[test]
+    fn a_backlog_is_read_in_batches() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("console.log");
+        let line = "2024-04-09 06:08:43 [JOIN] someone joined the game\n";
+        let count = (3 * BATCH as usize) / line.len();
+        std::fs::write(&path, line.repeat(count)).expect("write");
+        let mut f = Follower::new(&path, StartAt::Beginning);
+        let mut total = 0;
+        let mut polls = 0;
+        loop {
+            let lines = f.poll().expect("poll");
+            assert!(lines.len() <= BATCH as usize / line.len() + 1);
+            total += lines.len();
+            polls += 1;
+            if f.caught_up() {
+                break;
+            }
+        }
+        assert_eq!(total, count);
+        assert!(polls >= 3, "{polls} polls");
     }
 
     #[test]

@@ -121,18 +121,23 @@ pub fn parse(file: &Path, text: &str) -> Result<Value, Problem> {
     })
 }
 
+/// Looks up an environment variable for `${VAR}` expansion.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// Walks one document and collects problems instead of stopping at the first.
 pub struct Reader<'t> {
     file: PathBuf,
     text: &'t str,
-    env: &'t dyn Fn(&str) -> Option<String>,
+    /// `None`: values are taken literally (pattern files).
+    env: Option<Env<'t>>,
     problems: Vec<Problem>,
 }
 
 impl<'t> Reader<'t> {
-    /// `env` looks up environment variables for `${VAR}` expansion; tests pass
-    /// a map instead of touching the process environment.
-    pub fn new(file: &Path, text: &'t str, env: &'t dyn Fn(&str) -> Option<String>) -> Self {
+    /// `env` looks up environment variables for `${VAR}` expansion (tests
+    /// pass a map instead of touching the process environment); without it
+    /// values are taken literally.
+    pub fn new(file: &Path, text: &'t str, env: Option<Env<'t>>) -> Self {
         Self {
             file: file.to_owned(),
             text,
@@ -252,7 +257,10 @@ impl<'t> Reader<'t> {
                 return None;
             }
         };
-        match expand::expand(&raw, self.env) {
+        let Some(env) = self.env else {
+            return Some(raw);
+        };
+        match expand::expand(&raw, env) {
             Ok(Expanded(s)) => Some(s),
             Err(e) => {
                 self.problem(path, e.to_string());

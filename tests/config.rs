@@ -293,9 +293,9 @@ fn environment_only_fallback() {
     let e = config::load_with(&Location::Default, &env, &no_files)
         .expect_err("bad port")
         .to_string();
-    assert!(
-        e.contains("(environment)") && e.contains("servers.default.rcon_port: 70000 is not a port"),
-        "{e}"
+    assert_eq!(
+        e,
+        "(environment): servers.default.rcon_port: 70000 is not a port (1-65535) (set by RCON_PORT)"
     );
 
     let e = config::load_with(&Location::Default, &env_of(&[]), &no_files)

@@ -122,8 +122,8 @@ fn check_duplicates(patterns: &[Pattern], problems: &mut Vec<Problem>) {
 /// Loads the patterns of one file's text. `rank` is the file's load order.
 pub fn load_text(file: &Path, rank: usize, text: &str) -> Result<Vec<Pattern>, Vec<Problem>> {
     let doc = yaml::parse(file, text).map_err(|p| vec![p])?;
-    let env = |_: &str| None; // pattern files are not expanded
-    let mut r = Reader::new(file, text, &env);
+    // Pattern files are taken literally: `$` is common in regexes.
+    let mut r = Reader::new(file, text, None);
     let root = KeyPath::root();
     let mut out = Vec::new();
     let Some(map) = r.mapping(&doc, &root, &["patterns", "events"]) else {
@@ -199,6 +199,14 @@ fn native(r: &mut Reader, list: &Value, rank: usize, out: &mut Vec<Pattern>) {
             .enumerate()
             .filter_map(|(group, n)| n.map(|n| (Arc::from(n), group)))
             .collect();
+        if fields.iter().any(|(n, _)| &**n == "server") {
+            r.problem_named(
+                &at.key("regex"),
+                &label,
+                "the capture name `server` is reserved for the server's name; rename the group",
+            );
+            continue;
+        }
         let names: Vec<&str> = fields.iter().map(|(n, _)| &**n).collect();
         let template = match Template::parse(&template, &names) {
             Ok(t) => t,
@@ -485,6 +493,28 @@ mod tests {
         assert!(e[0].contains("did you mean `join`"), "{e:?}");
         let ps = load("events:\n  custom_thing:\n    pattern: a\n").expect("loads");
         assert_eq!(ps[0].kind, Kind::Other);
+    }
+
+    #[test]
+    fn values_are_literal_and_server_is_reserved() {
+        let text = "patterns:\n  - name: d\n    kind: other\n    regex: 'cost \\$(?P<n>[0-9]+)$'\n    template: '$${{X}} {n}'\n";
+        let ps: Vec<_> = load(text)
+            .expect("loads")
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        assert_eq!(ps[0].regex(), "cost \\$(?P<n>[0-9]+)$");
+        let set = crate::patterns::PatternSet::new(&ps, |_| true);
+        let mut scratch = set.scratch();
+        let rendered = set.classify("cost $5", &mut scratch).map(|m| m.render("s"));
+        assert_eq!(rendered.as_deref(), Some("$${X} 5"));
+        let e = errors(
+            "patterns:\n  - name: s\n    kind: other\n    regex: '(?P<server>x)'\n    template: '{server}'\n",
+        );
+        assert!(
+            e[0].contains("p.yml:4: pattern `s`: the capture name `server` is reserved"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -23,7 +23,9 @@ enum Part {
         raw: bool,
     },
     /// The server's display name.
-    Server,
+    Server {
+        raw: bool,
+    },
 }
 
 /// Why a template cannot be used.
@@ -94,7 +96,7 @@ impl Template {
                 }
                 parts.push(match fields.iter().position(|f| *f == name) {
                     Some(index) => Part::Field { index, raw },
-                    None if name == "server" => Part::Server,
+                    None if name == "server" => Part::Server { raw },
                     None => {
                         return Err(Error::Unknown {
                             name: name.to_owned(),
@@ -131,7 +133,8 @@ impl Template {
                         escape_markdown_into(value, out);
                     }
                 }
-                Part::Server => escape_markdown_into(server, out),
+                Part::Server { raw: true } => out.push_str(server),
+                Part::Server { raw: false } => escape_markdown_into(server, out),
             }
         }
     }
@@ -160,6 +163,7 @@ mod tests {
             "[My \\*Server\\*] p"
         );
         assert_eq!(render("{{literal}} {message}", &[None, None]), "{literal} ");
+        assert_eq!(render("{server:raw}", &[None, None]), "My *Server*");
     }
 
     #[test]
