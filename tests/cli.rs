@@ -366,6 +366,19 @@ fn replay_with_other_pattern_dirs_and_bad_server() {
 }
 
 #[test]
+fn replay_refuses_a_broken_default_config() {
+    let dir = example_dir();
+    std::fs::write(dir.path().join("config/servers.yml"), "servers: [\n").expect("write");
+    let out = command(dir.path())
+        .args(["replay", "config/example-console.log"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("config/servers.yml:2: invalid YAML"), "{stderr}");
+}
+
+#[test]
 fn version_help_and_usage_errors() {
     let out = command(&root()).arg("--version").output().expect("runs");
     assert_eq!(out.status.code(), Some(0));
