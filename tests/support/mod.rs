@@ -50,13 +50,19 @@ pub fn binary() -> PathBuf {
 }
 
 /// A command for the binary, run in `dir`, with a clean environment so the
-/// developer's own variables cannot change the outcome.
+/// developer's own variables cannot change the outcome. Coverage runs
+/// (`cargo llvm-cov`) keep their profile variables so the child is measured.
 pub fn command(dir: &Path) -> Command {
     let mut cmd = Command::new(binary());
     cmd.current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .stdin(Stdio::null());
+    for (key, value) in std::env::vars_os() {
+        if key.to_str().is_some_and(|k| k.starts_with("LLVM_PROFILE")) {
+            cmd.env(key, value);
+        }
+    }
     cmd
 }
 
