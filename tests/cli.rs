@@ -375,7 +375,10 @@ fn replay_refuses_a_broken_default_config() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("config/servers.yml:2: invalid YAML"), "{stderr}");
+    assert!(
+        stderr.contains("config/servers.yml:2: invalid YAML"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -351,3 +351,16 @@ fn binary_never_prints_secrets() {
         );
     }
 }
+
+/// docs/configuration.md documents every key the config accepts.
+#[test]
+fn every_config_key_is_documented() {
+    let doc = std::fs::read_to_string(support::root().join("docs/configuration.md"))
+        .expect("docs/configuration.md");
+    let missing: Vec<String> = config::known_keys()
+        .into_iter()
+        .map(|k| k.replace("servers.*.", "servers.<id>."))
+        .filter(|k| !doc.contains(&format!("`{k}`")))
+        .collect();
+    assert!(missing.is_empty(), "undocumented keys: {missing:?}");
+}
