@@ -149,8 +149,8 @@ fn main() {
                     &server,
                     "Bench",
                     Position {
-                        file: 0,
-                        offset: i as u64,
+                        source: 0,
+                        seq: i as u64,
                     },
                 );
                 content_bytes += event.content.len();

@@ -8,17 +8,18 @@
 //! queued, and all are joined within [`SHUTDOWN_GRACE`].
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, select};
 
-use crate::config::{Config, Mode, Server};
-use crate::event::Position;
+use crate::checkpoint::{self, StateDir};
+use crate::config::{Config, Mode, Server, StartAt, Watch};
+use crate::follow::{FollowJob, SAFETY_CHECK};
 use crate::patterns::{self, PatternSet};
-use crate::tail::{Follower, State};
+use crate::tail::{Follower, Start};
+use crate::watch::{self, Target};
 use crate::yaml::Problems;
 use crate::{dryrun, route};
 
@@ -26,8 +27,6 @@ use crate::{dryrun, route};
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Events queued between followers and delivery; when full, followers wait.
 const EVENT_QUEUE: usize = 1024;
-/// How often a follower looks for new lines (inotify replaces this in #3).
-const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Stack for our threads: they hold no large buffers on the stack.
 const STACK_SIZE: usize = 256 * 1024;
 
@@ -86,6 +85,16 @@ pub fn run(config: Config) -> Result<(), Error> {
             ));
         }
     }
+    let state = StateDir::open(&config.state_dir).map_err(|e| match e {
+        checkpoint::Error::Unusable { .. } => Error::Config(Problems(vec![crate::yaml::Problem {
+            file: config.source.clone(),
+            line: None,
+            key: "state_dir".to_owned(),
+            message: e.to_string(),
+        }])),
+        checkpoint::Error::Locked { .. } => Error::Runtime(e.to_string()),
+    })?;
+    let state = Arc::new(state);
     log::info!(
         "dry run: no bot token or webhook URL, so messages are printed on stdout, not sent ({} server(s))",
         config.servers.len()
@@ -101,32 +110,67 @@ pub fn run(config: Config) -> Result<(), Error> {
 
     let signals = signal_thread()?;
 
-    let delivery_config = config.clone();
-    threads.spawn("discord", move || {
-        let mut out = std::io::stdout().lock();
-        dryrun::run(delivery_config, events_rx, &mut out)
-            .map_err(|e| format!("cannot write to stdout: {e}"))
-    })?;
-
+    // One job per followed file, in config order; its index is its source.
+    let mut jobs = Vec::new();
+    let mut targets = Vec::new();
+    let mut ack_senders = Vec::new();
     for (server, set) in config.servers.iter().zip(sets) {
         let set = Arc::new(set);
         for (index, path) in server.log_paths.iter().enumerate() {
-            let job = FollowJob {
-                server: ServerInfo::of(server),
-                set: set.clone(),
-                path: path.clone(),
-                index,
-                follower: Follower::new(path, server.start_at),
-                events: events_tx.clone(),
-                shutdown: shutdown_rx.clone(),
-            };
+            let (ack_tx, ack_rx) = crossbeam_channel::unbounded();
+            let (wake_tx, wake_rx) = bounded(1);
+            if server.watch == Watch::Auto {
+                targets.push((
+                    jobs.len(),
+                    Target {
+                        path: path.clone(),
+                        wake: wake_tx,
+                    },
+                ));
+            }
+            ack_senders.push(ack_tx);
             let name = if index == 0 {
                 format!("tail/{}", server.id)
             } else {
                 format!("tail/{}#{index}", server.id)
             };
-            threads.spawn(&name, move || job.run())?;
+            let job = FollowJob {
+                server_id: server.id.clone(),
+                server_name: server.name.clone(),
+                set: set.clone(),
+                source: jobs.len(),
+                path: path.clone(),
+                follower: Follower::new(
+                    path,
+                    start_of(&state, server, path),
+                    server.max_line_bytes,
+                ),
+                state: state.clone(),
+                events: events_tx.clone(),
+                acks: ack_rx,
+                wake: wake_rx,
+                idle: server.poll_interval,
+                max_resume_age: server.max_resume_age,
+                shutdown: shutdown_rx.clone(),
+            };
+            jobs.push((name, job));
         }
+    }
+    let (indices, targets): (Vec<usize>, Vec<Target>) = targets.into_iter().unzip();
+    for (index, watched) in indices.into_iter().zip(watch::start(targets)) {
+        if watched {
+            jobs[index].1.idle = SAFETY_CHECK;
+        }
+    }
+
+    let delivery_config = config.clone();
+    threads.spawn("discord", move || {
+        let mut out = std::io::stdout().lock();
+        dryrun::run(delivery_config, events_rx, &ack_senders, &mut out)
+            .map_err(|e| format!("cannot write to stdout: {e}"))
+    })?;
+    for (name, job) in jobs {
+        threads.spawn(&name, move || job.run())?;
     }
     drop(events_tx);
     drop(shutdown_rx);
@@ -147,85 +191,18 @@ pub fn run(config: Config) -> Result<(), Error> {
     result
 }
 
-/// What a follower thread knows about its server.
-struct ServerInfo {
-    id: Arc<str>,
-    name: String,
-}
-
-impl ServerInfo {
-    fn of(server: &Server) -> Self {
-        Self {
-            id: server.id.clone(),
-            name: server.name.clone(),
+/// Where a file's follower starts: its checkpoint, or `start_at` on the
+/// very first run.
+fn start_of(state: &StateDir, server: &Server, path: &std::path::Path) -> Start {
+    match state.load(&server.id, path) {
+        Some(checkpoint) => {
+            let replay = checkpoint.age() <= server.max_resume_age;
+            Start::Resume { checkpoint, replay }
         }
-    }
-}
-
-struct FollowJob {
-    server: ServerInfo,
-    set: Arc<PatternSet>,
-    path: PathBuf,
-    index: usize,
-    follower: Follower,
-    events: Sender<crate::event::Event>,
-    shutdown: Receiver<()>,
-}
-
-impl FollowJob {
-    fn run(mut self) -> Result<(), String> {
-        let mut scratch = self.set.scratch();
-        let mut last_state = None;
-        let mut last_error: Option<String> = None;
-        loop {
-            match self.follower.poll() {
-                Ok(lines) => {
-                    last_error = None;
-                    for line in lines {
-                        let Some(m) = self.set.classify(&line.text, &mut scratch) else {
-                            continue;
-                        };
-                        let position = Position {
-                            file: self.index,
-                            offset: line.end,
-                        };
-                        let event = m.to_event(&self.server.id, &self.server.name, position);
-                        // Backpressure: wait for room, but never past shutdown.
-                        select! {
-                            send(self.events, event) -> sent => if sent.is_err() { return Ok(()) },
-                            recv(self.shutdown) -> _ => return Ok(()),
-                        }
-                    }
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    if last_error.as_deref() != Some(&msg) {
-                        log::warn!(
-                            "cannot read {}: {msg} (will keep trying)",
-                            self.path.display()
-                        );
-                    }
-                    last_error = Some(msg);
-                }
-            }
-            let state = self.follower.state();
-            if last_state != Some(state) {
-                match state {
-                    State::Waiting => log::info!("waiting for {} to appear", self.path.display()),
-                    State::Following => log::info!("following {}", self.path.display()),
-                }
-                last_state = Some(state);
-            }
-            let pause = if self.follower.caught_up() {
-                POLL_INTERVAL
-            } else {
-                Duration::ZERO
-            };
-            select! {
-                recv(self.shutdown) -> _ => return Ok(()),
-                default(pause) => {}
-            }
-        }
+        None => match server.start_at {
+            StartAt::Beginning => Start::Beginning,
+            StartAt::End => Start::End,
+        },
     }
 }
 

@@ -48,6 +48,16 @@ pub enum Mode {
     DryRun,
 }
 
+/// How a follower learns that its file changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// inotify where it works (Linux, local file systems), polling where not.
+    Auto,
+    /// Always poll every `poll_interval` (NFS and some container mounts
+    /// deliver no inotify events).
+    Poll,
+}
+
 /// Where a server's follower starts on its very first run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartAt {
@@ -91,6 +101,10 @@ pub struct Server {
     pub log_paths: Vec<PathBuf>,
     pub start_at: StartAt,
     pub max_resume_age: Duration,
+    pub watch: Watch,
+    pub poll_interval: Duration,
+    /// Longer lines are cut, keeping this many bytes.
+    pub max_line_bytes: usize,
     pub allow_lua: bool,
     pub rcon: Option<Rcon>,
     pub event_channel_id: Option<Snowflake>,
@@ -289,6 +303,9 @@ const SERVER_KEYS: &[&str] = &[
     "log_paths",
     "start_at",
     "max_resume_age",
+    "watch",
+    "poll_interval",
+    "max_line_bytes",
     "allow_lua",
     "rcon_host",
     "rcon_port",
@@ -520,7 +537,7 @@ fn seconds(
     )
 }
 
-/// `90`, `90s`, `30m`, `1h`, `2h30m`, `1d`.
+/// `90` (seconds), `250ms`, `90s`, `30m`, `1h`, `2h30m`, `1d`.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     if text.is_empty() {
@@ -529,24 +546,28 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     if let Ok(secs) = text.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return None,
-        };
-        let n: u64 = std::mem::take(&mut number).parse().ok()?;
-        total = total.checked_add(n.checked_mul(unit)?)?;
+    let mut total_ms = 0u64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let (unit_ms, len) = [
+            ("ms", 1),
+            ("s", 1000),
+            ("m", 60_000),
+            ("h", 3_600_000),
+            ("d", 86_400_000),
+        ]
+        .iter()
+        .find(|(u, _)| rest.starts_with(u))
+        .map(|(u, ms)| (*ms, u.len()))?;
+        rest = &rest[len..];
+        total_ms = total_ms.checked_add(n.checked_mul(unit_ms)?)?;
     }
-    number.is_empty().then_some(Duration::from_secs(total))
+    Some(Duration::from_millis(total_ms))
 }
 
 fn read_servers(
@@ -655,6 +676,40 @@ fn read_server(
         }),
     };
 
+    let watch = match r.string(m, at, "watch").as_deref() {
+        None | Some("auto") => Watch::Auto,
+        Some("poll") => Watch::Poll,
+        Some(other) => {
+            r.problem(
+                &at.key("watch"),
+                format!("`{other}` is not `auto` or `poll`"),
+            );
+            Watch::Auto
+        }
+    };
+    let poll_interval = match r.string(m, at, "poll_interval") {
+        None => Duration::from_millis(250),
+        Some(text) => match parse_duration(&text) {
+            Some(d) if d >= Duration::from_millis(10) && d <= Duration::from_secs(60) => d,
+            _ => {
+                r.problem(
+                    &at.key("poll_interval"),
+                    format!("`{text}` is not a duration from 10ms to 60s (e.g. 250ms, 1s)"),
+                );
+                Duration::from_millis(250)
+            }
+        },
+    };
+    let max_line_bytes = r
+        .integer(
+            m,
+            at,
+            "max_line_bytes",
+            1024..=16 << 20,
+            "a line length in bytes",
+        )
+        .map_or(64 * 1024, |n| n as usize);
+
     let rcon_host = r.string(m, at, "rcon_host").filter(|s| !s.is_empty());
     let rcon_port = r
         .integer(m, at, "rcon_port", 1..=65535, "a port")
@@ -742,6 +797,9 @@ fn read_server(
         log_paths,
         start_at,
         max_resume_age,
+        watch,
+        poll_interval,
+        max_line_bytes,
         allow_lua: r.boolean(m, at, "allow_lua").unwrap_or(false),
         rcon,
         event_channel_id: snowflake(r, m, at, "event_channel_id"),
@@ -771,6 +829,8 @@ mod tests {
         check("1x", None);
         check("h", None);
         check("5m3", None);
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1s500ms"), Some(Duration::from_millis(1500)));
         check("", None);
     }
 }

@@ -7,7 +7,7 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use serde_json::json;
 
 use crate::config::Config;
@@ -30,11 +30,21 @@ pub fn render(config: &Config, event: &Event) -> serde_json::Value {
 }
 
 /// Prints events until every sender is gone. Each line is flushed at once
-/// so a reader sees messages as they happen.
-pub fn run(config: Arc<Config>, events: Receiver<Event>, out: &mut dyn Write) -> io::Result<()> {
+/// so a reader sees messages as they happen, and then acknowledged to its
+/// follower (`acks[source]`), as Discord's 2xx will be.
+pub fn run(
+    config: Arc<Config>,
+    events: Receiver<Event>,
+    acks: &[Sender<u64>],
+    out: &mut dyn Write,
+) -> io::Result<()> {
     for event in events {
         writeln!(out, "{}", render(&config, &event))?;
         out.flush()?;
+        if let Some(ack) = acks.get(event.position.source) {
+            // A follower that already stopped needs no acknowledgement.
+            let _ = ack.send(event.position.seq);
+        }
     }
     Ok(())
 }

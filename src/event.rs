@@ -67,14 +67,16 @@ impl fmt::Display for Kind {
     }
 }
 
-/// Where in which followed file the line behind an event ended; the
-/// checkpoint may move past it once the event is delivered.
+/// Which follower an event came from and its place in that follower's
+/// sequence: delivery acknowledges events by this, and the follower's
+/// checkpoint moves past a line once all its events and all earlier ones
+/// are acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
-    /// Index of the file in the server's `log_paths`.
-    pub file: usize,
-    /// Byte offset just past the line's newline.
-    pub offset: u64,
+    /// Index of the follower (one per followed file, in config order).
+    pub source: usize,
+    /// Sequence number within that follower, from 0.
+    pub seq: u64,
 }
 
 /// One thing that happened on a server, ready to be delivered.

@@ -5,15 +5,18 @@
 //! is the map.
 
 pub mod app;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod discord;
 pub mod dryrun;
 pub mod event;
 pub mod expand;
+pub mod follow;
 pub mod logging;
 pub mod patterns;
 pub mod route;
 pub mod secret;
 pub mod tail;
+pub mod watch;
 pub mod yaml;

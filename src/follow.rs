@@ -1,0 +1,337 @@
+//! The body of a `tail/<server>` thread: follow one file, turn its lines
+//! into events, and checkpoint what has been delivered.
+//!
+//! The thread waits on one thing at a time: a wake-up from the watcher (or
+//! its poll timer), an acknowledgement from delivery, or shutdown. Events go
+//! out on a bounded channel; when it is full the thread stops reading (the
+//! file is the queue) but keeps taking acknowledgements. [`Tracker`] keeps
+//! the order of lines and events so the checkpoint only ever moves past a
+//! line whose events, and all earlier ones, are delivered.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, select};
+
+use crate::checkpoint::{Checkpoint, Cursor, StateDir};
+use crate::event::{Event, Kind, Position};
+use crate::patterns::PatternSet;
+use crate::tail::{Follower, Item, State};
+
+/// Checkpoints are written at most this often (and at shutdown).
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// With inotify, a look at the file this often anyway, in case an event
+/// was missed (a watch limit, a file system that drops some).
+pub const SAFETY_CHECK: Duration = Duration::from_secs(5);
+
+/// How long shutdown waits for delivery to acknowledge what was sent.
+pub const ACK_GRACE: Duration = Duration::from_millis(1500);
+
+/// Order of lines and events not yet covered by the checkpoint.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    next_seq: u64,
+    /// Oldest first. Lines without events are entries already acknowledged.
+    inflight: VecDeque<Entry>,
+    /// Everything up to here is delivered.
+    committed: Option<Cursor>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    seq: Option<u64>,
+    cursor: Cursor,
+    acked: bool,
+}
+
+impl Tracker {
+    /// A line that produced no event.
+    pub fn line(&mut self, cursor: Cursor) {
+        match self.inflight.back_mut() {
+            None => self.committed = Some(cursor),
+            // Consecutive event-less lines need only their last position.
+            Some(last) if last.seq.is_none() => last.cursor = cursor,
+            Some(_) => self.inflight.push_back(Entry {
+                seq: None,
+                cursor,
+                acked: true,
+            }),
+        }
+    }
+
+    /// An event for the line ending at `cursor`; returns its sequence number.
+    pub fn event(&mut self, cursor: Cursor) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.inflight.push_back(Entry {
+            seq: Some(seq),
+            cursor,
+            acked: false,
+        });
+        seq
+    }
+
+    /// Delivery confirmed event `seq`.
+    pub fn ack(&mut self, seq: u64) {
+        if let Some(e) = self.inflight.iter_mut().find(|e| e.seq == Some(seq)) {
+            e.acked = true;
+        }
+        while self.inflight.front().is_some_and(|e| e.acked) {
+            if let Some(e) = self.inflight.pop_front() {
+                self.committed = Some(e.cursor);
+            }
+        }
+    }
+
+    /// Events sent and not yet acknowledged.
+    pub fn pending(&self) -> usize {
+        self.inflight.iter().filter(|e| !e.acked).count()
+    }
+
+    pub fn committed(&self) -> Option<Cursor> {
+        self.committed
+    }
+}
+
+/// What a follower thread needs, handed over at spawn.
+pub struct FollowJob {
+    pub server_id: Arc<str>,
+    pub server_name: String,
+    pub set: Arc<PatternSet>,
+    /// This follower's index, used in [`Position::source`].
+    pub source: usize,
+    pub path: PathBuf,
+    pub follower: Follower,
+    pub state: Arc<StateDir>,
+    pub events: Sender<Event>,
+    pub acks: Receiver<u64>,
+    /// Wake-ups from the watcher; `never()` when polling.
+    pub wake: Receiver<()>,
+    /// How long to sleep when nothing wakes the thread.
+    pub idle: Duration,
+    /// For the skipped-lines notice.
+    pub max_resume_age: Duration,
+    pub shutdown: Receiver<()>,
+}
+
+/// Why the loop stopped early.
+enum Stop {
+    Shutdown,
+    /// Delivery is gone; nothing more can be sent.
+    Closed,
+}
+
+impl FollowJob {
+    pub fn run(mut self) -> Result<(), String> {
+        let mut tracker = Tracker::default();
+        let mut saved: Option<Cursor> = None;
+        let mut last_save = Instant::now() - CHECKPOINT_INTERVAL;
+        let mut last_state = None;
+        let mut last_error: Option<String> = None;
+        let mut scratch = self.set.scratch();
+        let stop = 'follow: loop {
+            match self.follower.poll() {
+                Ok(items) => {
+                    last_error = None;
+                    for item in items {
+                        if let Err(stop) = self.handle(item, &mut tracker, &mut scratch) {
+                            break 'follow stop;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    if last_error.as_deref() != Some(&msg) {
+                        log::warn!(
+                            "cannot read {}: {msg} (will keep trying)",
+                            self.path.display()
+                        );
+                    }
+                    last_error = Some(msg);
+                }
+            }
+            self.log_state(&mut last_state);
+            if last_save.elapsed() >= CHECKPOINT_INTERVAL && self.save(&tracker, &mut saved) {
+                last_save = Instant::now();
+            }
+            // Read on at once while a backlog remains; otherwise wait.
+            let mut timeout = if self.follower.caught_up() {
+                self.idle
+            } else {
+                Duration::ZERO
+            };
+            if tracker.committed() != saved {
+                timeout = timeout.min(CHECKPOINT_INTERVAL.saturating_sub(last_save.elapsed()));
+            }
+            select! {
+                recv(self.shutdown) -> _ => break Stop::Shutdown,
+                recv(self.wake) -> _ => {}
+                recv(self.acks) -> seq => if let Ok(seq) = seq { tracker.ack(seq) },
+                default(timeout) => {}
+            }
+        };
+        if matches!(stop, Stop::Shutdown) {
+            // Give delivery a moment to confirm what it already has, so a
+            // clean stop neither loses nor repeats anything.
+            let deadline = Instant::now() + ACK_GRACE;
+            while tracker.pending() > 0 {
+                match self.acks.recv_deadline(deadline) {
+                    Ok(seq) => tracker.ack(seq),
+                    Err(_) => break,
+                }
+            }
+        }
+        self.save(&tracker, &mut saved);
+        Ok(())
+    }
+
+    /// Classifies one item and sends its event, waiting for room.
+    fn handle(
+        &mut self,
+        item: Item,
+        tracker: &mut Tracker,
+        scratch: &mut crate::patterns::Scratch,
+    ) -> Result<(), Stop> {
+        let event = match item {
+            Item::Line(line) => match self.set.classify(&line.text, scratch) {
+                Some(m) => {
+                    let seq = tracker.event(line.cursor);
+                    let position = Position {
+                        source: self.source,
+                        seq,
+                    };
+                    m.to_event(&self.server_id, &self.server_name, position)
+                }
+                None => {
+                    tracker.line(line.cursor);
+                    return Ok(());
+                }
+            },
+            Item::Skipped { lines, cursor } => {
+                let seq = tracker.event(cursor);
+                self.skipped_notice(lines, seq)
+            }
+        };
+        // Backpressure: wait for room, taking acknowledgements meanwhile.
+        loop {
+            select! {
+                send(self.events, event.clone()) -> sent => return sent.map_err(|_| Stop::Closed),
+                recv(self.acks) -> seq => if let Ok(seq) = seq { tracker.ack(seq) },
+                recv(self.shutdown) -> _ => return Err(Stop::Shutdown),
+            }
+        }
+    }
+
+    fn skipped_notice(&self, lines: u64, seq: u64) -> Event {
+        let name = self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let content = format!(
+            "⏭️ factorio-isr skipped {lines} lines of {} written while it was stopped for longer than max_resume_age ({}s)",
+            crate::discord::format::escape_markdown(&name),
+            self.max_resume_age.as_secs()
+        );
+        log::warn!(
+            "skipped {lines} lines of {}: the checkpoint was older than max_resume_age",
+            self.path.display()
+        );
+        Event {
+            server: self.server_id.clone(),
+            kind: Kind::Notice,
+            pattern: Arc::from("skipped-lines"),
+            route: None,
+            fields: vec![(Arc::from("lines"), lines.to_string())],
+            content,
+            position: Position {
+                source: self.source,
+                seq,
+            },
+        }
+    }
+
+    /// Writes the checkpoint if it moved; true when written.
+    fn save(&self, tracker: &Tracker, saved: &mut Option<Cursor>) -> bool {
+        let Some(cursor) = tracker.committed() else {
+            return false;
+        };
+        if Some(cursor) == *saved {
+            return false;
+        }
+        match self
+            .state
+            .save(&self.server_id, &Checkpoint::new(&self.path, cursor))
+        {
+            Ok(()) => {
+                *saved = Some(cursor);
+                true
+            }
+            Err(e) => {
+                log::error!(
+                    "cannot write the checkpoint for {} in {}: {e} (after a restart, lines since the last checkpoint will be posted again)",
+                    self.path.display(),
+                    self.state.path().display()
+                );
+                false
+            }
+        }
+    }
+
+    fn log_state(&self, last: &mut Option<State>) {
+        let state = self.follower.state();
+        if *last != Some(state) {
+            match state {
+                State::Waiting => log::info!("waiting for {} to appear", self.path.display()),
+                State::Following => log::info!("following {}", self.path.display()),
+            }
+            *last = Some(state);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::{FileId, Fingerprint};
+
+    fn at(offset: u64) -> Cursor {
+        Cursor {
+            id: FileId { dev: 1, ino: 1 },
+            fingerprint: Fingerprint { len: 0, hash: 0 },
+            offset,
+        }
+    }
+
+    #[test]
+    fn the_checkpoint_waits_for_every_earlier_event() {
+        let mut t = Tracker::default();
+        t.line(at(10));
+        assert_eq!(t.committed(), Some(at(10)));
+        let a = t.event(at(20));
+        t.line(at(30));
+        t.line(at(35));
+        let b = t.event(at(40));
+        let c = t.event(at(50));
+        assert_eq!(t.pending(), 3);
+        t.ack(c);
+        assert_eq!(
+            t.committed(),
+            Some(at(10)),
+            "c is delivered but a and b are not"
+        );
+        t.ack(a);
+        assert_eq!(
+            t.committed(),
+            Some(at(35)),
+            "past a and the event-less lines after it"
+        );
+        t.ack(b);
+        assert_eq!(t.committed(), Some(at(50)));
+        assert_eq!(t.pending(), 0);
+        t.ack(99);
+        assert_eq!(t.committed(), Some(at(50)));
+    }
+}
