@@ -118,15 +118,15 @@ pub fn run(config: Config) -> Result<(), Error> {
         let set = Arc::new(set);
         for (index, path) in server.log_paths.iter().enumerate() {
             let (ack_tx, ack_rx) = crossbeam_channel::unbounded();
+            // Polling followers wait on a channel that never fires; watched
+            // ones get their wake-up channel below.
             let (wake_tx, wake_rx) = bounded(1);
             if server.watch == Watch::Auto {
-                targets.push((
-                    jobs.len(),
-                    Target {
-                        path: path.clone(),
-                        wake: wake_tx,
-                    },
-                ));
+                let target = Target {
+                    path: path.clone(),
+                    wake: wake_tx,
+                };
+                targets.push((jobs.len(), target, wake_rx));
             }
             ack_senders.push(ack_tx);
             let name = if index == 0 {
@@ -148,17 +148,22 @@ pub fn run(config: Config) -> Result<(), Error> {
                 state: state.clone(),
                 events: events_tx.clone(),
                 acks: ack_rx,
-                wake: wake_rx,
+                wake: crossbeam_channel::never(),
                 idle: server.poll_interval,
+                poll_interval: server.poll_interval,
                 max_resume_age: server.max_resume_age,
                 shutdown: shutdown_rx.clone(),
             };
             jobs.push((name, job));
         }
     }
-    let (indices, targets): (Vec<usize>, Vec<Target>) = targets.into_iter().unzip();
-    for (index, watched) in indices.into_iter().zip(watch::start(targets)) {
-        if watched {
+    let (watched, targets): (Vec<_>, Vec<Target>) = targets
+        .into_iter()
+        .map(|(index, target, wake)| ((index, wake), target))
+        .unzip();
+    for ((index, wake), ok) in watched.into_iter().zip(watch::start(targets)) {
+        if ok {
+            jobs[index].1.wake = wake;
             jobs[index].1.idle = SAFETY_CHECK;
         }
     }

@@ -110,8 +110,11 @@ pub struct FollowJob {
     pub acks: Receiver<u64>,
     /// Wake-ups from the watcher; `never()` when polling.
     pub wake: Receiver<()>,
-    /// How long to sleep when nothing wakes the thread.
+    /// How long to sleep when nothing wakes the thread: the safety check
+    /// when watched, the poll interval otherwise.
     pub idle: Duration,
+    /// The poll interval, should the watcher ever stop.
+    pub poll_interval: Duration,
     /// For the skipped-lines notice.
     pub max_resume_age: Duration,
     pub shutdown: Receiver<()>,
@@ -168,7 +171,11 @@ impl FollowJob {
             }
             select! {
                 recv(self.shutdown) -> _ => break Stop::Shutdown,
-                recv(self.wake) -> _ => {}
+                recv(self.wake) -> woke => if woke.is_err() {
+                    // The watcher stopped: poll from now on.
+                    self.wake = crossbeam_channel::never();
+                    self.idle = self.poll_interval;
+                },
                 recv(self.acks) -> seq => if let Ok(seq) = seq { tracker.ack(seq) },
                 default(timeout) => {}
             }

@@ -237,6 +237,11 @@ impl Follower {
             return self.resume(&checkpoint.cursor, replay, items);
         }
         let Some(mut open) = open_file(&self.path)? else {
+            // `end` means "what is there now": a file that appears later is
+            // new, and read from its start.
+            if self.start == Some(Start::End) {
+                self.start = Some(Start::Beginning);
+            }
             return Ok(false);
         };
         if self.start.take() == Some(Start::End) {
@@ -560,6 +565,16 @@ mod tests {
             texts(f.poll().expect("poll")),
             ["NEW CONTENT that is longer", "second"]
         );
+    }
+
+    #[test]
+    fn start_at_end_reads_a_file_that_appears_later_from_its_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("console.log");
+        let mut f = Follower::new(&path, Start::End, MAX);
+        assert_eq!(f.poll().expect("poll"), vec![]);
+        append(&path, b"first\n");
+        assert_eq!(texts(f.poll().expect("poll")), ["first"]);
     }
 
     #[test]

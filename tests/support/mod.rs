@@ -84,3 +84,4 @@ pub fn signal(child: &Child, signal: &str) {
         .expect("kill runs");
     assert!(status.success(), "kill -s {signal} failed");
 }
+pub mod daemon;
