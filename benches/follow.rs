@@ -5,7 +5,8 @@
 //!    lines at a realistic pace (one every 5 ms), with inotify and with
 //!    polling (250 ms); p50, p99 and max.
 //! 2. idle CPU: the daemon follows 10 files and nothing happens for 60 s
-//!    (`IDLE_SECS` to change); user + system CPU time from /proc.
+//!    (`IDLE_SECS` to change); CPU time of all its threads from
+//!    /proc/<pid>/task/*/schedstat (nanoseconds).
 //!
 //! Run: `cargo bench --bench follow`. Results and method: docs/PERFORMANCE.md.
 
@@ -101,14 +102,14 @@ fn latency(watch: &str) {
     );
 }
 
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th fields of the whole line.
-    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+/// CPU time used so far by every thread of a process, in nanoseconds
+/// (the first field of each thread's schedstat: time spent on a CPU).
+fn cpu_ns(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("proc task dir")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 fn idle_cpu() {
@@ -120,13 +121,12 @@ fn idle_cpu() {
     let cfg = config(dir.path(), 10, "auto");
     let child = start(&cfg);
     std::thread::sleep(Duration::from_secs(2));
-    let before = cpu_ticks(child.id());
+    let before = cpu_ns(child.id());
     std::thread::sleep(Duration::from_secs(secs));
-    let after = cpu_ticks(child.id());
-    // Linux reports these in USER_HZ, 100 per second on every common build.
-    let ms = (after - before) as f64 * 10.0;
+    let after = cpu_ns(child.id());
+    let ms = (after - before) as f64 / 1e6;
     println!(
-        "idle CPU, 10 followed files, {secs} s: {ms:.0} ms ({:.1} ms per minute; resolution 10 ms)",
+        "idle CPU, 10 followed files, {secs} s: {ms:.2} ms ({:.2} ms per minute)",
         ms * 60.0 / secs as f64
     );
     stop(child);

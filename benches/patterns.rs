@@ -17,19 +17,13 @@ use factorio_isr::patterns::load::load_dirs;
 const LINES: usize = 1_000_000;
 const ROUNDS: usize = 5;
 
-/// A small deterministic generator, so every run matches the same log.
-struct Rng(u64);
+#[path = "../tests/support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
+        items[self.below(items.len() as u64) as usize]
     }
 }
 

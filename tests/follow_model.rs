@@ -30,20 +30,9 @@ use std::path::{Path, PathBuf};
 use factorio_isr::checkpoint::{Checkpoint, Cursor};
 use factorio_isr::tail::{Follower, Item, Start};
 
-struct Rng(u64);
+mod support;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use support::rng::Rng;
 
 /// One file generation: what was written to it, and how much of it the
 /// follower delivered.

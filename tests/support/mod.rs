@@ -85,3 +85,4 @@ pub fn signal(child: &Child, signal: &str) {
     assert!(status.success(), "kill -s {signal} failed");
 }
 pub mod daemon;
+pub mod rng;
