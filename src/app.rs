@@ -16,6 +16,8 @@ use crossbeam_channel::{Receiver, Sender, bounded, select};
 
 use crate::checkpoint::{self, StateDir};
 use crate::config::{Config, Mode, Server, StartAt, Watch};
+use crate::discord::delivery::Delivery;
+use crate::discord::rest::Rest;
 use crate::follow::{FollowJob, SAFETY_CHECK};
 use crate::patterns::{self, PatternSet};
 use crate::tail::{Follower, Start};
@@ -75,16 +77,15 @@ pub fn prepare(config: &Config) -> Result<Vec<PatternSet>, Error> {
 /// fails.
 pub fn run(config: Config) -> Result<(), Error> {
     let sets = prepare(&config)?;
-    match config.mode() {
-        Mode::DryRun => {}
-        Mode::Bot | Mode::Webhook => {
-            return Err(Error::Unsupported(
-                "sending to Discord is not built yet; remove discord.bot_token(_file) and \
-                 discord.webhook_url(_file) to run dry (messages are printed on stdout)"
-                    .to_owned(),
-            ));
-        }
-    }
+    // The REST client is built before anything starts, so a bad
+    // SSL_CERT_FILE is a start-up error.
+    let rest = match config.mode() {
+        Mode::DryRun => None,
+        Mode::Bot | Mode::Webhook => Some(
+            Rest::new(&config.discord.api_base, config.discord.bot_token.clone())
+                .map_err(Error::Unsupported)?,
+        ),
+    };
     let state = StateDir::open(&config.state_dir).map_err(|e| match e {
         checkpoint::Error::Unusable { .. } => Error::Config(Problems(vec![crate::yaml::Problem {
             file: config.source.clone(),
@@ -95,10 +96,20 @@ pub fn run(config: Config) -> Result<(), Error> {
         checkpoint::Error::Locked { .. } => Error::Runtime(e.to_string()),
     })?;
     let state = Arc::new(state);
-    log::info!(
-        "dry run: no bot token or webhook URL, so messages are printed on stdout, not sent ({} server(s))",
-        config.servers.len()
-    );
+    match config.mode() {
+        Mode::DryRun => log::info!(
+            "dry run: no bot token or webhook URL, so messages are printed on stdout, not sent ({} server(s))",
+            config.servers.len()
+        ),
+        Mode::Bot => log::info!(
+            "posting with the bot token ({} server(s))",
+            config.servers.len()
+        ),
+        Mode::Webhook => log::info!(
+            "posting through the webhook ({} server(s))",
+            config.servers.len()
+        ),
+    }
     let config = Arc::new(config);
     let (shutdown_tx, shutdown_rx) = bounded::<()>(0);
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<(String, Result<(), String>)>();
@@ -169,10 +180,13 @@ pub fn run(config: Config) -> Result<(), Error> {
     }
 
     let delivery_config = config.clone();
-    threads.spawn("discord", move || {
-        let mut out = std::io::stdout().lock();
-        dryrun::run(delivery_config, events_rx, &ack_senders, &mut out)
-            .map_err(|e| format!("cannot write to stdout: {e}"))
+    threads.spawn("discord", move || match rest {
+        Some(rest) => Delivery::new(delivery_config, rest, ack_senders).run(events_rx),
+        None => {
+            let mut out = std::io::stdout().lock();
+            dryrun::run(delivery_config, events_rx, &ack_senders, &mut out)
+                .map_err(|e| format!("cannot write to stdout: {e}"))
+        }
     })?;
     for (name, job) in jobs {
         threads.spawn(&name, move || job.run())?;

@@ -80,6 +80,18 @@ pub struct Cursor {
     pub offset: u64,
 }
 
+impl Cursor {
+    /// A number that names this position in this file, the same in every
+    /// run.
+    pub fn stable_id(&self) -> u64 {
+        let mut bytes = Vec::with_capacity(24);
+        bytes.extend_from_slice(&self.id.dev.to_le_bytes());
+        bytes.extend_from_slice(&self.id.ino.to_le_bytes());
+        bytes.extend_from_slice(&self.offset.to_le_bytes());
+        fnv1a(&bytes)
+    }
+}
+
 /// What is stored per followed file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {

@@ -90,6 +90,8 @@ pub struct Discord {
     pub audit_channel_id: Option<Snowflake>,
     /// False runs edge mode: events only, no gateway session.
     pub gateway: bool,
+    /// Webhook mode: post each event under the player's name.
+    pub webhook_player_names: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -293,6 +295,7 @@ const DISCORD_KEYS: &[&str] = &[
     "admin_role_ids",
     "audit_channel_id",
     "gateway",
+    "webhook_player_names",
 ];
 
 const HEALTH_KEYS: &[&str] = &["bind"];
@@ -435,6 +438,7 @@ fn read_discord(
             .collect(),
         audit_channel_id: snowflake(r, m, &path, "audit_channel_id"),
         gateway: r.boolean(m, &path, "gateway").unwrap_or(true),
+        webhook_player_names: r.boolean(m, &path, "webhook_player_names").unwrap_or(false),
     }
 }
 

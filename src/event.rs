@@ -94,6 +94,10 @@ pub struct Event {
     /// The rendered Discord message text (markdown, player text escaped).
     pub content: String,
     pub position: Position,
+    /// Stable across restarts (from the line's file identity and offset):
+    /// message nonces are derived from it, so a message re-sent after a
+    /// crash can be recognised by Discord.
+    pub id: u64,
 }
 
 impl Event {

@@ -210,7 +210,9 @@ impl FollowJob {
                         source: self.source,
                         seq,
                     };
-                    m.to_event(&self.server_id, &self.server_name, position)
+                    let mut event = m.to_event(&self.server_id, &self.server_name, position);
+                    event.id = line.cursor.stable_id();
+                    event
                 }
                 None => {
                     tracker.line(line.cursor);
@@ -219,7 +221,9 @@ impl FollowJob {
             },
             Item::Skipped { lines, cursor } => {
                 let seq = tracker.event(cursor);
-                self.skipped_notice(lines, seq)
+                let mut event = self.skipped_notice(lines, seq);
+                event.id = cursor.stable_id();
+                event
             }
         };
         // Backpressure: wait for room, taking acknowledgements meanwhile.
@@ -257,6 +261,7 @@ impl FollowJob {
                 source: self.source,
                 seq,
             },
+            id: 0,
         }
     }
 

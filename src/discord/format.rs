@@ -98,3 +98,194 @@ mod tests {
         check("", "");
     }
 }
+
+/// Discord's limit on a message's content, in characters.
+pub const MAX_CONTENT: usize = 2000;
+
+/// Factorio rich text tags with a value worth showing, and the reading of it.
+const VALUE_TAGS: &[&str] = &[
+    "item",
+    "img",
+    "entity",
+    "recipe",
+    "technology",
+    "fluid",
+    "virtual-signal",
+    "tile",
+    "planet",
+    "space-location",
+    "quality",
+    "achievement",
+    "armor",
+    "train",
+    "train-stop",
+    "tooltip",
+    "item-group",
+    "space-platform",
+];
+
+/// Renders Factorio rich text (`[gps=12,-4,nauvis]`, `[item=iron-plate]`,
+/// `[color=red]hi[/color]`, ...) as readable plain text, so chat shows
+/// "iron plate" rather than bracket soup. Unknown brackets stay as typed.
+pub fn rich_text_to_plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let tail = &rest[open..];
+        let Some(close) = tail.find(']') else {
+            out.push_str(tail);
+            return out;
+        };
+        let inner = &tail[1..close];
+        let (tag, value) = inner.split_once('=').unwrap_or((inner, ""));
+        let rendered = match tag {
+            "color" | "font" | "/color" | "/font" | ".color" | ".font" => Some(String::new()),
+            "gps" => {
+                let mut parts = value.split(',');
+                let (x, y, surface) = (
+                    parts.next().unwrap_or(""),
+                    parts.next().unwrap_or(""),
+                    parts.next(),
+                );
+                Some(match surface {
+                    Some(s) => format!("(map {x}, {y} on {s})"),
+                    None => format!("(map {x}, {y})"),
+                })
+            }
+            "special-item" => Some("(blueprint)".to_owned()),
+            t if VALUE_TAGS.contains(&t) && !value.is_empty() => {
+                // `img=item.iron-plate` names its type; `train=123` an id.
+                let name = value.rsplit_once('.').map_or(value, |(_, n)| n);
+                Some(name.replace('-', " "))
+            }
+            _ => None,
+        };
+        match rendered {
+            Some(r) => out.push_str(&r),
+            None => out.push_str(&tail[..=close]),
+        }
+        rest = &tail[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Splits `text` into parts of at most `max` characters whose concatenation
+/// is `text`: at a newline if one is in reach, else at a space, else at the
+/// limit; never inside a character or between a backslash and the
+/// character it escapes.
+pub fn split_message(text: &str, max: usize) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while rest.chars().count() > max {
+        // Byte index just past the first `max` characters.
+        let limit = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
+        let window = &rest[..limit];
+        let cut = window
+            .rfind('\n')
+            .map(|i| i + 1)
+            .filter(|i| *i > limit / 2)
+            .or_else(|| window.rfind(' ').map(|i| i + 1).filter(|i| *i > limit / 2))
+            .unwrap_or(limit);
+        let cut = back_off_escape(rest, cut);
+        parts.push(rest[..cut].to_owned());
+        rest = &rest[cut..];
+    }
+    if !rest.is_empty() || parts.is_empty() {
+        parts.push(rest.to_owned());
+    }
+    parts
+}
+
+/// Moves `cut` left past a backslash that would be separated from the
+/// character it escapes (an odd run of backslashes just before it).
+fn back_off_escape(text: &str, cut: usize) -> usize {
+    let run = text[..cut]
+        .bytes()
+        .rev()
+        .take_while(|b| *b == b'\\')
+        .count();
+    if run % 2 == 1 && cut > 1 {
+        cut - 1
+    } else {
+        cut
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    #[test]
+    fn rich_text_reads_as_text() {
+        let check = |i: &str, o: &str| assert_eq!(rich_text_to_plain(i), o, "{i}");
+        check(
+            "Look at [gps=12,-4,nauvis]",
+            "Look at (map 12, -4 on nauvis)",
+        );
+        check(
+            "[gps=12,-4][img=item.iron-plate] [item=iron-plate]",
+            "(map 12, -4)iron plate iron plate",
+        );
+        check(
+            "[color=red]Dude![/color] [font=default-bold]check this out![/font] is that a chest of [item=iron-plate]iron plate?",
+            "Dude! check this out! is that a chest of iron plateiron plate?",
+        );
+        check("[special-item=0eNqVkM...]", "(blueprint)");
+        check("[not a tag] and [unclosed", "[not a tag] and [unclosed");
+        check("[technology=automation-2]", "automation 2");
+    }
+
+    #[test]
+    fn split_prefers_lines_then_words_and_keeps_escapes() {
+        let text = format!("{}\n{}", "a".repeat(1500), "b".repeat(1000));
+        let parts = split_message(&text, MAX_CONTENT);
+        assert_eq!(parts, [format!("{}\n", "a".repeat(1500)), "b".repeat(1000)]);
+
+        let words = "word ".repeat(500);
+        let parts = split_message(&words, MAX_CONTENT);
+        assert!(parts[0].ends_with(' ') && parts[0].chars().count() <= MAX_CONTENT);
+        assert_eq!(parts.concat(), words);
+
+        let escaped = format!("{}\\*", "x".repeat(1999));
+        let parts = split_message(&escaped, MAX_CONTENT);
+        assert_eq!(parts, ["x".repeat(1999), "\\*".to_owned()]);
+
+        let unicode = "日本語".repeat(1000);
+        let parts = split_message(&unicode, MAX_CONTENT);
+        assert_eq!(
+            parts.iter().map(|p| p.chars().count()).collect::<Vec<_>>(),
+            [2000, 1000]
+        );
+        assert_eq!(split_message("", MAX_CONTENT), [""]);
+    }
+
+    /// Property: for any text, the parts join back to it and none exceeds
+    /// the limit (seeded random texts mixing escapes, spaces, newlines and
+    /// multi-byte characters).
+    #[test]
+    fn split_then_join_is_the_identity() {
+        let alphabet: Vec<char> = "ab \n\\*_日é🚀".chars().collect();
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for round in 0..300 {
+            let len = (round * 37) % 5000;
+            let text: String = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    alphabet[(state % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            for max in [1, 2, 7, 100, MAX_CONTENT] {
+                let parts = split_message(&text, max);
+                assert_eq!(parts.concat(), text, "round {round}, max {max}");
+                assert!(
+                    parts.iter().all(|p| p.chars().count() <= max),
+                    "round {round}, max {max}"
+                );
+            }
+        }
+    }
+}

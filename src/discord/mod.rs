@@ -1,3 +1,7 @@
 //! Everything that knows Discord's rules. Only this module speaks to Discord.
 
+pub mod delivery;
 pub mod format;
+pub mod outbox;
+pub mod ratelimit;
+pub mod rest;

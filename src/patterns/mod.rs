@@ -134,6 +134,7 @@ impl Match<'_> {
                 .collect(),
             content,
             position,
+            id: 0,
         }
     }
 }

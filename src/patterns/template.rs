@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::discord::format::escape_markdown_into;
+use crate::discord::format::{escape_markdown_into, rich_text_to_plain};
 
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,8 +119,9 @@ impl Template {
     }
 
     /// Renders with `values[i]` for field `i` (absent optional groups are
-    /// empty). Field values are escaped unless the placeholder says `:raw`;
-    /// the template's own text is the admin's markdown and is kept.
+    /// empty). Field values have Factorio rich text turned into words and are
+    /// escaped, unless the placeholder says `:raw`; the template's own text
+    /// is the admin's markdown and is kept.
     pub fn render(&self, values: &[Option<&str>], server: &str, out: &mut String) {
         for part in &self.parts {
             match part {
@@ -129,6 +130,9 @@ impl Template {
                     let value = values.get(*index).copied().flatten().unwrap_or("");
                     if *raw {
                         out.push_str(value);
+                    } else if value.contains('[') {
+                        // Factorio rich text reads as words, then is escaped.
+                        escape_markdown_into(&rich_text_to_plain(value), out);
                     } else {
                         escape_markdown_into(value, out);
                     }

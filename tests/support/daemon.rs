@@ -152,12 +152,34 @@ impl Workspace {
 
     /// [`Workspace::config`] with another `state_dir`.
     pub fn config_with_state_dir(&self, state_dir: &Path, server: &[(&str, &str)]) -> PathBuf {
-        let mut text = format!(
-            "discord:\n  event_channel_id: \"1100000000000000001\"\n\
-             patterns_dir: {}\nstate_dir: {}\nservers:\n  {SERVER}:\n",
+        self.write_config(state_dir, &[], server)
+    }
+
+    /// [`Workspace::config`] with more keys under `discord:` (a bot token
+    /// and the fake's `api_base`, a webhook URL, ...).
+    pub fn config_with_discord(
+        &self,
+        discord: &[(&str, &str)],
+        server: &[(&str, &str)],
+    ) -> PathBuf {
+        self.write_config(&self.state_dir(), discord, server)
+    }
+
+    fn write_config(
+        &self,
+        state_dir: &Path,
+        discord: &[(&str, &str)],
+        server: &[(&str, &str)],
+    ) -> PathBuf {
+        let mut text = String::from("discord:\n  event_channel_id: \"1100000000000000001\"\n");
+        for (key, value) in discord {
+            text.push_str(&format!("  {key}: {value}\n"));
+        }
+        text.push_str(&format!(
+            "patterns_dir: {}\nstate_dir: {}\nservers:\n  {SERVER}:\n",
             yaml_path(&root().join("patterns")),
             yaml_path(state_dir),
-        );
+        ));
         if !server
             .iter()
             .any(|(k, _)| *k == "log_path" || *k == "log_paths")

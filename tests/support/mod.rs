@@ -85,4 +85,6 @@ pub fn signal(child: &Child, signal: &str) {
     assert!(status.success(), "kill -s {signal} failed");
 }
 pub mod daemon;
+pub mod discord;
+pub mod openapi;
 pub mod rng;

@@ -1,0 +1,381 @@
+//! The sending half of the `discord` thread: events in, messages out,
+//! acknowledgements back.
+//!
+//! Each event is routed to its destination's [`Outbox`]. The loop sends
+//! whatever is due (an outbox with something to send, past its backoff,
+//! on a route the [`RateLimiter`] allows), one request per outbox per pass
+//! so one slow channel cannot starve the others, then waits in `select!`
+//! for the next event or the next deadline; it never sleeps. After Discord
+//! answers 2xx for the last part of a message, each of its events is
+//! acknowledged to its follower, which lets the checkpoint move on.
+//!
+//! Failures keep events: network errors and 5xx back off and retry the same
+//! message with the same nonce; a 401 stops all sending (repeating a
+//! rejected token risks a Cloudflare ban); 403 and 404 are reported once
+//! with what to fix and retried every few minutes; a deleted webhook is not
+//! retried at all. When outboxes hold [`MAX_PENDING`] events the loop stops
+//! taking new ones, the bounded event channel fills and the followers stop
+//! reading: the log file is the queue.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, select};
+use serde_json::json;
+
+use super::outbox::Outbox;
+use super::ratelimit::RateLimiter;
+use super::rest::{Reply, Rest};
+use crate::config::{Config, Mode};
+use crate::event::{Event, Position};
+use crate::route::{self, Destination};
+
+/// Events held in outboxes before the loop stops taking more.
+pub const MAX_PENDING: usize = 4096;
+/// How long a channel that answered 403 or 404 rests before a new try.
+const HOLD: Duration = Duration::from_secs(300);
+/// Wait when nothing at all is due (a new event wakes the loop anyway).
+const IDLE: Duration = Duration::from_secs(3600);
+
+pub struct Delivery {
+    config: Arc<Config>,
+    rest: Rest,
+    limiter: RateLimiter,
+    outboxes: BTreeMap<Destination, Outbox>,
+    acks: Vec<Sender<u64>>,
+    /// The token was rejected: nothing more is sent.
+    halted: bool,
+    rng: u64,
+}
+
+impl Delivery {
+    pub fn new(config: Arc<Config>, rest: Rest, acks: Vec<Sender<u64>>) -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9e37_79b9, |d| d.as_nanos() as u64);
+        Self {
+            config,
+            rest,
+            limiter: RateLimiter::default(),
+            outboxes: BTreeMap::new(),
+            acks,
+            halted: false,
+            rng: seed | 1,
+        }
+    }
+
+    /// Runs until the event channel closes (every follower has stopped).
+    /// Events still queued then are not acknowledged: their followers'
+    /// checkpoints did not pass them, so the next start sends them.
+    pub fn run(mut self, events: Receiver<Event>) -> Result<(), String> {
+        loop {
+            self.send_due();
+            let now = Instant::now();
+            let next = self
+                .outboxes
+                .values()
+                .filter_map(|o| self.due_at(o, now))
+                .min();
+            let timeout = next.map_or(IDLE, |t| t.saturating_duration_since(now));
+            if self.pending() < MAX_PENDING {
+                select! {
+                    recv(events) -> event => match event {
+                        Ok(event) => {
+                            self.route(event);
+                            // Take everything already queued, so messages are
+                            // formed as full as the backlog allows.
+                            while self.pending() < MAX_PENDING {
+                                let Ok(event) = events.try_recv() else { break };
+                                self.route(event);
+                            }
+                        }
+                        Err(_) => return Ok(()),
+                    },
+                    default(timeout) => {}
+                }
+            } else {
+                // Full: let the channel, then the followers, wait.
+                select! {
+                    recv(crossbeam_channel::after(timeout)) -> _ => {}
+                }
+            }
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.outboxes.values().map(Outbox::len).sum()
+    }
+
+    fn route(&mut self, event: Event) {
+        let Some(server) = self.config.server(&event.server) else {
+            return;
+        };
+        let Some(dest) =
+            route::destination(&self.config, server, event.kind, event.route.as_deref())
+        else {
+            // Routing was checked at start-up for every kind a server can
+            // produce; this cannot happen, but never lose an event silently.
+            log::error!(
+                "no destination for a {} event of server {}; it is not posted",
+                event.kind,
+                event.server
+            );
+            return;
+        };
+        let username = self.username(&event);
+        self.outboxes
+            .entry(dest.clone())
+            .or_insert_with(|| Outbox::new(dest))
+            .push(event, username);
+    }
+
+    /// In webhook mode, with `webhook_player_names`, post as the player.
+    fn username(&self, event: &Event) -> Option<String> {
+        if self.config.mode() != Mode::Webhook || !self.config.discord.webhook_player_names {
+            return None;
+        }
+        event.field("player").and_then(webhook_username)
+    }
+
+    fn due_at(&self, outbox: &Outbox, now: Instant) -> Option<Instant> {
+        if self.halted {
+            return None;
+        }
+        let due = outbox.due(now)?;
+        let (route, counted) = route_key(&outbox.destination);
+        Some(due.max(self.limiter.ready_at(&route, counted, now)))
+    }
+
+    /// Sends every message that is due now, round-robin over outboxes.
+    fn send_due(&mut self) {
+        loop {
+            let now = Instant::now();
+            let due: Vec<Destination> = self
+                .outboxes
+                .iter()
+                .filter(|(_, o)| self.due_at(o, now).is_some_and(|t| t <= now))
+                .map(|(d, _)| d.clone())
+                .collect();
+            if due.is_empty() {
+                return;
+            }
+            for dest in due {
+                self.send_one(&dest);
+            }
+        }
+    }
+
+    fn send_one(&mut self, dest: &Destination) {
+        let (route, counted) = route_key(dest);
+        let (url, auth) = match dest {
+            Destination::Channel(id) => (self.rest.url(&format!("channels/{id}/messages")), true),
+            Destination::Webhook => match &self.config.discord.webhook_url {
+                Some(url) => (with_wait(url.expose()), false),
+                None => return,
+            },
+        };
+        let Some(outbox) = self.outboxes.get_mut(dest) else {
+            return;
+        };
+        let Some(message) = outbox.current() else {
+            return;
+        };
+        let mut body = json!({
+            "content": message.content,
+            "allowed_mentions": { "parse": [] },
+        });
+        match dest {
+            // Webhooks take no nonce; a channel message does, and with
+            // enforce_nonce Discord returns the first message for a repeat.
+            Destination::Channel(_) => {
+                body["nonce"] = message.nonce.clone().into();
+                body["enforce_nonce"] = true.into();
+            }
+            Destination::Webhook => {
+                if let Some(name) = message.username {
+                    body["username"] = name.into();
+                }
+            }
+        }
+        let now = Instant::now();
+        self.limiter.sent(counted, now);
+        let result = self.rest.post(&url, &body, auth);
+        let now = Instant::now();
+        let jitter = self.jitter();
+        let Some(outbox) = self.outboxes.get_mut(dest) else {
+            return;
+        };
+        match result {
+            Ok(reply) => {
+                self.limiter.replied(
+                    &route,
+                    reply.status,
+                    &reply.headers,
+                    reply.retry_after(),
+                    now,
+                );
+                let done = handle(outbox, &reply, now, jitter, &mut self.halted);
+                self.acknowledge(&done);
+            }
+            Err(e) => {
+                let wait = outbox.failed(now, jitter);
+                if outbox.failures() == 1 {
+                    log::warn!(
+                        "posting to {dest} failed: {e}; retrying in {wait:?} (events are kept)"
+                    );
+                }
+            }
+        }
+    }
+
+    fn acknowledge(&self, done: &[Position]) {
+        for p in done {
+            if let Some(ack) = self.acks.get(p.source) {
+                let _ = ack.send(p.seq);
+            }
+        }
+    }
+
+    /// A number in [0, 1) for backoff jitter (xorshift; nothing to secure).
+    fn jitter(&mut self) -> f64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Acts on Discord's answer for the message in flight; returns the events
+/// now delivered.
+fn handle(
+    outbox: &mut Outbox,
+    reply: &Reply,
+    now: Instant,
+    jitter: f64,
+    halted: &mut bool,
+) -> Vec<Position> {
+    let dest = outbox.destination.clone();
+    let webhook = dest == Destination::Webhook;
+    match reply.status {
+        200..=299 => {
+            if outbox.failures() > 0 {
+                log::info!("posting to {dest} works again");
+            }
+            outbox.delivered()
+        }
+        429 => Vec::new(),
+        401 if !webhook => {
+            *halted = true;
+            log::error!(
+                "Discord rejected the bot token (401 Unauthorized); nothing more is sent. Check discord.bot_token \
+                 (Developer Portal > Bot > Reset Token) and restart; events are kept and will be posted then"
+            );
+            Vec::new()
+        }
+        401 | 404 if webhook => {
+            outbox.kill();
+            log::error!(
+                "the webhook was deleted or its URL is wrong ({}); nothing more is sent to it. Create a webhook and set \
+                 discord.webhook_url, then restart; events are kept and will be posted then",
+                reply.message()
+            );
+            Vec::new()
+        }
+        403 | 404 => {
+            if outbox.failures() == 0 {
+                let fix = if reply.status == 403 {
+                    "give the bot View Channel and Send Messages in that channel"
+                } else {
+                    "check the channel ID in the config (Developer Mode, right-click the channel, Copy ID)"
+                };
+                log::error!(
+                    "cannot post to {dest}: {} ({}); {fix}. Retrying every {} min; events are kept",
+                    reply.message(),
+                    reply.status,
+                    HOLD.as_secs() / 60
+                );
+            }
+            outbox.hold(now, HOLD);
+            Vec::new()
+        }
+        400 => {
+            // The message itself is refused and never will be accepted; keeping
+            // it would block the channel forever.
+            log::error!(
+                "Discord refused a message for {dest} as invalid ({}); it is skipped",
+                reply.body
+            );
+            outbox.reject()
+        }
+        status => {
+            let wait = outbox.failed(now, jitter);
+            if outbox.failures() == 1 {
+                log::warn!(
+                    "posting to {dest} failed: HTTP {status} {}; retrying in {wait:?} (events are kept)",
+                    reply.message()
+                );
+            }
+            Vec::new()
+        }
+    }
+}
+
+/// The rate-limit route of a destination and whether it counts towards the
+/// global limit.
+fn route_key(dest: &Destination) -> (String, bool) {
+    match dest {
+        Destination::Channel(id) => (format!("channel:{id}"), true),
+        Destination::Webhook => ("webhook".to_owned(), false),
+    }
+}
+
+fn with_wait(url: &str) -> String {
+    if url.contains('?') {
+        format!("{url}&wait=true")
+    } else {
+        format!("{url}?wait=true")
+    }
+}
+
+/// A player name made acceptable as a webhook username: Discord refuses
+/// names containing "discord" or "clyde", and takes 1 to 80 characters.
+pub fn webhook_username(name: &str) -> Option<String> {
+    let mut out = name.to_owned();
+    for banned in ["discord", "clyde"] {
+        while let Some(at) = out.to_ascii_lowercase().find(banned) {
+            out.replace_range(at..at + banned.len(), "");
+        }
+    }
+    let out: String = out.trim().chars().take(80).collect();
+    (!out.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_usernames_are_made_acceptable() {
+        assert_eq!(webhook_username("bardella").as_deref(), Some("bardella"));
+        assert_eq!(webhook_username("DiscordFan").as_deref(), Some("Fan"));
+        assert_eq!(webhook_username("xCLYDEx").as_deref(), Some("xx"));
+        assert_eq!(webhook_username("discord"), None);
+        assert_eq!(
+            webhook_username(&"a".repeat(100)).map(|s| s.len()),
+            Some(80)
+        );
+    }
+
+    #[test]
+    fn wait_is_added_to_webhook_urls() {
+        assert_eq!(
+            with_wait("https://d/api/webhooks/1/t"),
+            "https://d/api/webhooks/1/t?wait=true"
+        );
+        assert_eq!(
+            with_wait("https://d/api/webhooks/1/t?thread_id=2"),
+            "https://d/api/webhooks/1/t?thread_id=2&wait=true"
+        );
+    }
+}

@@ -1,0 +1,407 @@
+//! Discord delivery end to end: the real daemon binary follows a log and
+//! posts to the fake Discord on loopback (tests/support/discord.rs), which
+//! enforces Discord's rules and records every request.
+//!
+//! Every test checks what went over the wire: each JOIN line `n` appears
+//! exactly once, in order, across the messages the fake created; every
+//! request body is valid against Discord's OpenAPI spec; every request
+//! carries the bot token and Discord's User-Agent and disables mentions.
+
+mod support;
+
+use std::time::Duration;
+
+use support::daemon::{Run, Workspace, append, join_lines};
+use support::discord::{Created, FakeDiscord, TOKEN};
+
+const CHANNEL: &str = "channel:1100000000000000001";
+const BEGINNING: (&str, &str) = ("start_at", "beginning");
+
+/// Waits long enough for anything here; never a claim about speed.
+const LONG: Duration = Duration::from_secs(120);
+
+fn bot_config(ws: &Workspace, fake: &FakeDiscord) -> std::path::PathBuf {
+    let base = format!("\"{}\"", fake.api_base());
+    let token = format!("\"{TOKEN}\"");
+    ws.config_with_discord(&[("bot_token", &token), ("api_base", &base)], &[BEGINNING])
+}
+
+/// The player numbers of every JOIN line in `messages`, in order.
+fn players(messages: &[Created]) -> Vec<usize> {
+    messages
+        .iter()
+        .flat_map(|m| m.content.lines())
+        .filter_map(|l| {
+            let digits = l.split("**p").nth(1)?.get(..6)?;
+            digits.parse().ok()
+        })
+        .collect()
+}
+
+/// Every line of `0..n` exactly once and in order.
+fn assert_exactly_once(messages: &[Created], n: usize) {
+    let got = players(messages);
+    let want: Vec<usize> = (0..n).collect();
+    if got != want {
+        let first_bad = got
+            .iter()
+            .zip(&want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(n));
+        panic!(
+            "{} lines delivered, {n} expected; first difference at index {first_bad}: got {:?}, want {:?}",
+            got.len(),
+            got.get(first_bad..(first_bad + 5).min(got.len())),
+            want.get(first_bad..(first_bad + 5).min(n))
+        );
+    }
+}
+
+/// What every request of a run must satisfy.
+fn assert_wire_rules(fake: &FakeDiscord) {
+    assert_eq!(
+        fake.schema_violations(),
+        Vec::<String>::new(),
+        "request bodies must match Discord's OpenAPI spec"
+    );
+    for r in fake.requests().iter().filter(|r| r.method == "POST") {
+        let header = |name: &str| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert!(
+            header("user-agent").is_some_and(|ua| ua.starts_with("DiscordBot (")),
+            "{r:?}"
+        );
+        let body = r.body.as_ref().expect("a JSON body");
+        assert_eq!(body["allowed_mentions"], serde_json::json!({"parse": []}));
+        let content = body["content"].as_str().expect("content");
+        assert!(content.chars().count() <= 2000);
+        if r.path.contains("/channels/") {
+            assert_eq!(
+                header("authorization").as_deref(),
+                Some(format!("Bot {TOKEN}").as_str())
+            );
+            assert_eq!(body["enforce_nonce"], true);
+            assert!(
+                body["nonce"]
+                    .as_str()
+                    .is_some_and(|n| !n.is_empty() && n.len() <= 25)
+            );
+        }
+    }
+}
+
+fn stop(mut run: Run) {
+    assert_eq!(run.stop(), 0, "a clean exit on SIGTERM");
+}
+
+/// Many events coalesce into few messages, in order, each within 2000
+/// characters.
+#[test]
+fn order_is_kept_across_coalescing() {
+    let fake = FakeDiscord::start();
+    let ws = Workspace::new();
+    append(&ws.log(), &join_lines(0..300));
+    let run = ws.start(&bot_config(&ws, &fake));
+    let messages = wait_for_lines(&fake, CHANNEL, 300);
+    assert_exactly_once(&messages, 300);
+    // 300 lines of 33 characters fit in 6 messages; the first may go out
+    // before the whole backlog is read.
+    assert!(
+        messages.len() <= 8,
+        "{} messages for 300 short lines",
+        messages.len()
+    );
+    assert_wire_rules(&fake);
+    stop(run);
+}
+
+/// Waits until `n` JOIN lines arrived at `dest`, then returns its messages.
+fn wait_for_lines(fake: &FakeDiscord, dest: &str, n: usize) -> Vec<Created> {
+    let deadline = std::time::Instant::now() + LONG;
+    loop {
+        let messages = fake.messages(dest);
+        if players(&messages).len() >= n || std::time::Instant::now() > deadline {
+            return messages;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A 2,000-line burst under Discord's 5 messages per 5 s per channel:
+/// delivered completely, in order, with zero 429s (the headers are read and
+/// obeyed, not discovered by hitting the limit).
+#[test]
+fn a_burst_is_delivered_in_order_without_429s() {
+    let fake = FakeDiscord::start();
+    fake.set_channel_limit(5, Duration::from_secs(5));
+    let ws = Workspace::new();
+    let run = ws.start(&bot_config(&ws, &fake));
+    std::thread::sleep(Duration::from_millis(300));
+    append(&ws.log(), &join_lines(0..2000));
+    let messages = wait_for_lines(&fake, CHANNEL, 2000);
+    assert_exactly_once(&messages, 2000);
+    assert_eq!(fake.count_status(429), 0, "no 429 at all");
+    assert_wire_rules(&fake);
+    stop(run);
+}
+
+/// A storm of 429s is waited out; every event arrives exactly once.
+#[test]
+fn a_429_storm_is_recovered_exactly_once() {
+    let fake = FakeDiscord::start();
+    fake.storm_429(15, 0.2);
+    let ws = Workspace::new();
+    append(&ws.log(), &join_lines(0..100));
+    let run = ws.start(&bot_config(&ws, &fake));
+    let messages = wait_for_lines(&fake, CHANNEL, 100);
+    assert_exactly_once(&messages, 100);
+    assert!(fake.count_status(429) >= 15);
+    assert_wire_rules(&fake);
+    stop(run);
+}
+
+/// A 60-second outage (every request answered 502): events keep arriving
+/// in the log meanwhile; after it every event is delivered exactly once and
+/// in order.
+#[test]
+fn a_minute_of_502s_loses_and_repeats_nothing() {
+    let fake = FakeDiscord::start();
+    let ws = Workspace::new();
+    let run = ws.start(&bot_config(&ws, &fake));
+    std::thread::sleep(Duration::from_millis(300));
+    fake.fail_for(Duration::from_secs(60), 502);
+    for chunk in 0..6 {
+        append(&ws.log(), &join_lines(chunk * 50..(chunk + 1) * 50));
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    let messages = wait_for_lines(&fake, CHANNEL, 300);
+    assert_exactly_once(&messages, 300);
+    assert!(fake.count_status(502) >= 3, "the outage was seen");
+    assert_wire_rules(&fake);
+    stop(run);
+}
+
+/// Discord takes a message but the answer never comes in time: the retry
+/// carries the same nonce, and the fake (like Discord) returns the first
+/// message instead of posting twice.
+#[test]
+fn a_retry_after_a_timeout_does_not_post_twice() {
+    let fake = FakeDiscord::start();
+    fake.hang_next(1, Duration::from_secs(20));
+    let ws = Workspace::new();
+    append(&ws.log(), &join_lines(0..3));
+    let run = ws.start(&bot_config(&ws, &fake));
+    let deadline = std::time::Instant::now() + LONG;
+    while fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count()
+        < 2
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    append(&ws.log(), &join_lines(3..4));
+    let messages = wait_for_lines(&fake, CHANNEL, 4);
+    assert_exactly_once(&messages, 4);
+    let posts: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert!(
+        posts.len() >= 3,
+        "the first message was sent twice, then the next one"
+    );
+    assert_eq!(
+        posts[0].body.as_ref().map(|b| b["nonce"].clone()),
+        posts[1].body.as_ref().map(|b| b["nonce"].clone())
+    );
+    assert_wire_rules(&fake);
+    stop(run);
+}
+
+/// A rejected token stops all sending at once (no retry storm); the events
+/// are kept, and after a restart with Discord accepting again they arrive.
+#[test]
+fn a_401_stops_sending_and_keeps_the_events() {
+    let fake = FakeDiscord::start();
+    fake.fail_next(1, 401);
+    let ws = Workspace::new();
+    append(&ws.log(), &join_lines(0..5));
+    let config = bot_config(&ws, &fake);
+    let mut run = ws.start(&config);
+    run.wait_stderr("rejected the bot token");
+    append(&ws.log(), &join_lines(5..10));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count(),
+        1,
+        "nothing after the 401"
+    );
+    stop(run);
+
+    let run = ws.start(&config);
+    let messages = wait_for_lines(&fake, CHANNEL, 10);
+    assert_exactly_once(&messages, 10);
+    stop(run);
+}
+
+/// 403 (missing permissions) is reported once, with what to fix, and not
+/// hammered; the events are kept and arrive after a restart.
+#[test]
+fn a_403_is_reported_once_and_the_events_are_kept() {
+    let fake = FakeDiscord::start();
+    fake.fail_next(1, 403);
+    let ws = Workspace::new();
+    append(&ws.log(), &join_lines(0..5));
+    let config = bot_config(&ws, &fake);
+    let mut run = ws.start(&config);
+    let line = run.wait_stderr("cannot post to channel:1100000000000000001");
+    assert!(line.contains("Send Messages"), "{line}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count(),
+        1,
+        "held, not retried at once"
+    );
+    stop(run);
+
+    let run = ws.start(&config);
+    assert_exactly_once(&wait_for_lines(&fake, CHANNEL, 5), 5);
+    stop(run);
+}
+
+/// 404 for a channel names the channel ID as the thing to check.
+#[test]
+fn a_404_channel_says_to_check_the_id() {
+    let fake = FakeDiscord::start();
+    fake.fail_next(1, 404);
+    let ws = Workspace::new();
+    append(&ws.log(), &join_lines(0..1));
+    let mut run = ws.start(&bot_config(&ws, &fake));
+    let line = run.wait_stderr("cannot post to channel:1100000000000000001");
+    assert!(
+        line.contains("Unknown Channel") && line.contains("channel ID"),
+        "{line}"
+    );
+    stop(run);
+}
+
+/// Webhook mode end to end: `?wait=true`, no bot token sent, the player's
+/// name as the username (sanitised), and a deleted webhook (404) is not
+/// retried.
+#[test]
+fn webhook_mode_end_to_end() {
+    let fake = FakeDiscord::start();
+    let ws = Workspace::new();
+    append(
+        &ws.log(),
+        "2024-04-09 06:08:43 [JOIN] DiscordFan joined the game\n",
+    );
+    append(&ws.log(), &join_lines(0..3));
+    let url = format!("\"{}\"", fake.webhook_url(42));
+    let config = ws.config_with_discord(
+        &[("webhook_url", &url), ("webhook_player_names", "true")],
+        &[BEGINNING],
+    );
+    let run = ws.start(&config);
+    let dest = "webhook:42";
+    let messages = {
+        let deadline = std::time::Instant::now() + LONG;
+        loop {
+            let m = fake.messages(dest);
+            if players(&m).len() >= 3 || std::time::Instant::now() > deadline {
+                break m;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert_eq!(
+        messages[0].username.as_deref(),
+        Some("Fan"),
+        "\"Discord\" is removed from usernames"
+    );
+    assert_eq!(messages[0].content, "👋 **DiscordFan** joined the game");
+    assert_exactly_once(&messages[1..], 3);
+    for r in fake.requests() {
+        assert!(r.query.contains("wait=true"), "{r:?}");
+        assert!(
+            !r.headers.iter().any(|(k, _)| k == "authorization"),
+            "no token to a webhook"
+        );
+    }
+    assert_wire_rules(&fake);
+    stop(run);
+
+    fake.fail_next(1, 404);
+    append(&ws.log(), &join_lines(3..6));
+    let mut run = ws.start(&config);
+    run.wait_stderr("webhook was deleted");
+    let before = fake.requests().len();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        fake.requests().len(),
+        before,
+        "a deleted webhook is not retried"
+    );
+    stop(run);
+}
+
+/// kill -9 while messages are being delivered under rate limits, then a
+/// restart: no event is lost. Duplicates are allowed only for events in
+/// flight: at most what was delivered since the last checkpoint (written at
+/// most once a second) plus one message.
+#[test]
+fn a_crash_during_delivery_loses_nothing() {
+    let fake = FakeDiscord::start();
+    fake.set_channel_limit(2, Duration::from_secs(1));
+    let ws = Workspace::new();
+    append(&ws.log(), &join_lines(0..1500));
+    let config = bot_config(&ws, &fake);
+    let mut run = ws.start(&config);
+    let delivered_before = loop {
+        let got = players(&fake.messages(CHANNEL)).len();
+        if got >= 300 {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    run.kill9();
+    let run = ws.start(&config);
+    let unique_of = |m: &[Created]| {
+        players(m)
+            .into_iter()
+            .collect::<std::collections::BTreeSet<usize>>()
+    };
+    let deadline = std::time::Instant::now() + LONG;
+    let messages = loop {
+        let messages = fake.messages(CHANNEL);
+        if unique_of(&messages).len() >= 1500 || std::time::Instant::now() > deadline {
+            break messages;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let got = players(&messages);
+    let unique = unique_of(&messages);
+    assert_eq!(unique.len(), 1500, "every line arrived");
+    let duplicates = got.len() - unique.len();
+    // In flight at the kill: up to two messages a second for the last
+    // checkpoint interval (1 s), plus one message, of about 60 lines each.
+    assert!(
+        duplicates <= 3 * 70,
+        "{duplicates} duplicates (delivered before the kill: {delivered_before})"
+    );
+    stop(run);
+}

@@ -1,0 +1,742 @@
+//! The fake Discord in `tests/support/discord.rs`, tested over real HTTP
+//! with ureq (the client the daemon uses) and, where the wire itself is the
+//! point, a raw `TcpStream`: message create and what is recorded, rate
+//! limits and their headers, nonce dedupe, authorisation, Discord's
+//! validation, webhooks, every failure switch, and shutdown.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::discord::{FakeDiscord, MESSAGE_BUCKET, TOKEN};
+use ureq::Agent;
+
+/// The longest any request may take before the test fails: generous, so a
+/// loaded machine does not fail a test.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// More requests than the fake has handler threads, so a stuck handler
+/// would show.
+const HANDLER_COUNT_PROBE: u64 = 8;
+
+/// One answer: status, headers (names lower-cased) and JSON body (`Null`
+/// when empty).
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn header_f64(&self, name: &str) -> f64 {
+        self.header(name)
+            .unwrap_or_else(|| panic!("no {name} header in {self:#?}"))
+            .parse()
+            .unwrap_or_else(|e| panic!("{name} is not a number ({e}) in {self:#?}"))
+    }
+}
+
+fn agent_with_timeout(timeout: Duration) -> Agent {
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}
+
+fn agent() -> Agent {
+    agent_with_timeout(PATIENCE)
+}
+
+fn answer(response: ureq::http::Response<ureq::Body>) -> Answer {
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            let value = value.to_str().expect("the fake sends ASCII headers");
+            (name.as_str().to_owned(), value.to_owned())
+        })
+        .collect();
+    let text = response
+        .into_body()
+        .read_to_string()
+        .expect("the fake's body is readable");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// POSTs `body` as JSON to `url`, with the bot token if `token` is set.
+fn post_with(agent: &Agent, url: &str, token: Option<&str>, body: &Value) -> Answer {
+    let mut request = agent
+        .post(url)
+        .header("User-Agent", "DiscordBot (https://example.invalid, 0.1)");
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bot {token}"));
+    }
+    let response = request
+        .content_type("application/json")
+        .send(body.to_string())
+        .expect("the fake answers");
+    answer(response)
+}
+
+/// Creates a message in channel `channel` with the right token.
+fn create(fake: &FakeDiscord, channel: u64, body: &Value) -> Answer {
+    let url = format!("{}/channels/{channel}/messages", fake.api_base());
+    post_with(&agent(), &url, Some(TOKEN), body)
+}
+
+fn get(fake: &FakeDiscord, path: &str, token: Option<&str>) -> Answer {
+    let mut request = agent().get(format!("{}{path}", fake.api_base()));
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bot {token}"));
+    }
+    answer(request.call().expect("the fake answers"))
+}
+
+fn text(content: &str) -> Value {
+    json!({"content": content, "allowed_mentions": {"parse": []}})
+}
+
+/// The `errors` tree of a 400 Invalid Form Body, after checking its shape.
+fn form_errors(answer: &Answer) -> &Value {
+    assert_eq!(answer.status, 400, "{answer:#?}");
+    assert_eq!(answer.body["code"], 50035, "{answer:#?}");
+    assert_eq!(answer.body["message"], "Invalid Form Body", "{answer:#?}");
+    &answer.body["errors"]
+}
+
+#[test]
+fn a_message_is_created_recorded_and_answered() {
+    let fake = FakeDiscord::start();
+    let sent = create(&fake, 11, &text("hello"));
+
+    assert_eq!(sent.status, 200, "{sent:#?}");
+    assert_eq!(sent.body["channel_id"], "11");
+    assert_eq!(sent.body["content"], "hello");
+    let id = sent.body["id"].as_str().expect("the id is a string");
+    assert!(id.parse::<u64>().is_ok(), "{id} is a snowflake");
+    assert_eq!(sent.header("content-type"), Some("application/json"));
+    assert_eq!(sent.header("x-ratelimit-limit"), Some("5"));
+    assert_eq!(sent.header("x-ratelimit-remaining"), Some("4"));
+    assert_eq!(sent.header("x-ratelimit-bucket"), Some(MESSAGE_BUCKET));
+    let reset_after = sent.header_f64("x-ratelimit-reset-after");
+    assert!((4.0..=5.0).contains(&reset_after), "{sent:#?}");
+    assert!(
+        sent.header_f64("x-ratelimit-reset") > 1.7e9,
+        "epoch seconds: {sent:#?}"
+    );
+
+    let messages = fake.messages("channel:11");
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        (messages[0].id.as_str(), messages[0].content.as_str()),
+        (id, "hello")
+    );
+    assert_eq!(messages[0].embeds, json!([]));
+    assert!(fake.messages("channel:12").is_empty());
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert_eq!((request.method.as_str(), request.status), ("POST", 200));
+    assert_eq!(request.path, "/api/v10/channels/11/messages");
+    assert_eq!(request.query, "");
+    assert_eq!(request.header("authorization"), Some("Bot fake-bot-token"));
+    assert!(
+        request.headers.iter().any(|(n, _)| n == "user-agent"),
+        "names are lower-cased"
+    );
+    assert_eq!(request.body, Some(text("hello")));
+    assert_eq!(fake.count_status(200), 1);
+    assert_eq!(fake.schema_violations(), Vec::<String>::new());
+}
+
+/// Snowflakes increase with every message, across destinations.
+#[test]
+fn message_ids_increase() {
+    let fake = FakeDiscord::start();
+    let ids: Vec<u64> = (0..4)
+        .map(|n| {
+            let sent = create(&fake, 20 + n % 2, &text(&format!("m{n}")));
+            sent.body["id"]
+                .as_str()
+                .expect("an id")
+                .parse()
+                .expect("a snowflake")
+        })
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+}
+
+#[test]
+fn the_sixth_message_within_five_seconds_is_rate_limited() {
+    let fake = FakeDiscord::start();
+    for n in 0..5 {
+        let sent = create(&fake, 1, &text(&format!("m{n}")));
+        assert_eq!(sent.status, 200, "{sent:#?}");
+        assert_eq!(
+            sent.header("x-ratelimit-remaining"),
+            Some((4 - n).to_string().as_str())
+        );
+    }
+    let limited = create(&fake, 1, &text("m5"));
+
+    assert_eq!(limited.status, 429, "{limited:#?}");
+    assert_eq!(limited.body["message"], "You are being rate limited.");
+    assert_eq!(limited.body["global"], false);
+    let retry_after = limited.body["retry_after"].as_f64().expect("a float");
+    assert!(retry_after > 0.0 && retry_after <= 5.0, "{limited:#?}");
+    let whole: u64 = limited
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("whole seconds");
+    assert_eq!(whole, retry_after.ceil() as u64, "{limited:#?}");
+    assert_eq!(limited.header("x-ratelimit-scope"), Some("user"));
+    assert_eq!(limited.header("x-ratelimit-limit"), Some("5"));
+    assert_eq!(limited.header("x-ratelimit-remaining"), Some("0"));
+    assert_eq!(limited.header("x-ratelimit-bucket"), Some(MESSAGE_BUCKET));
+    assert!((limited.header_f64("x-ratelimit-reset-after") - retry_after).abs() < 0.01);
+    assert_eq!(limited.header("x-ratelimit-global"), None);
+
+    assert_eq!(
+        fake.messages("channel:1").len(),
+        5,
+        "the limited request created nothing"
+    );
+    assert_eq!(fake.count_status(429), 1);
+    assert_eq!(
+        create(&fake, 2, &text("other channel")).status,
+        200,
+        "limits are per channel"
+    );
+}
+
+/// After `retry_after` a new window opens with the full limit.
+#[test]
+fn a_window_reopens_after_retry_after() {
+    let fake = FakeDiscord::start();
+    fake.set_channel_limit(1, Duration::from_millis(200));
+    assert_eq!(create(&fake, 1, &text("a")).status, 200);
+    let limited = create(&fake, 1, &text("b"));
+    assert_eq!(limited.status, 429, "{limited:#?}");
+    let retry_after = limited.body["retry_after"].as_f64().expect("a float");
+    assert!(retry_after <= 0.2, "{limited:#?}");
+    thread::sleep(Duration::from_secs_f64(retry_after));
+    let again = create(&fake, 1, &text("b"));
+    assert_eq!(again.status, 200, "{again:#?}");
+    assert_eq!(again.header("x-ratelimit-remaining"), Some("0"));
+}
+
+#[test]
+fn the_global_limit_spans_every_route() {
+    let fake = FakeDiscord::start();
+    fake.set_global_limit(3);
+    for channel in 1..=2 {
+        assert_eq!(create(&fake, channel, &text("x")).status, 200);
+    }
+    assert_eq!(get(&fake, "/users/@me", Some(TOKEN)).status, 200);
+    let limited = create(&fake, 3, &text("x"));
+
+    assert_eq!(limited.status, 429, "{limited:#?}");
+    assert_eq!(limited.body["global"], true);
+    let retry_after = limited.body["retry_after"].as_f64().expect("a float");
+    assert!(retry_after > 0.0 && retry_after <= 1.0, "{limited:#?}");
+    assert_eq!(limited.header("x-ratelimit-global"), Some("true"));
+    assert_eq!(limited.header("x-ratelimit-scope"), Some("global"));
+    assert_eq!(limited.header("retry-after"), Some("1"));
+    assert_eq!(get(&fake, "/gateway/bot", Some(TOKEN)).status, 429);
+    assert!(fake.messages("channel:3").is_empty());
+}
+
+#[test]
+fn enforce_nonce_returns_the_earlier_message() {
+    let fake = FakeDiscord::start();
+    let body = json!({"content": "once", "nonce": "isr-7", "enforce_nonce": true});
+    let first = create(&fake, 1, &body);
+    let again = create(&fake, 1, &body);
+
+    assert_eq!((first.status, again.status), (200, 200));
+    assert_eq!(
+        first.body["id"], again.body["id"],
+        "the earlier message is returned"
+    );
+    assert_eq!(again.body["nonce"], "isr-7");
+    let messages = fake.messages("channel:1");
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].nonce.as_deref(), Some("isr-7"));
+
+    assert_eq!(create(&fake, 2, &body).status, 200);
+    assert_eq!(
+        fake.messages("channel:2").len(),
+        1,
+        "nonces are per channel"
+    );
+    let unenforced = json!({"content": "twice", "nonce": "isr-7"});
+    create(&fake, 1, &unenforced);
+    assert_eq!(
+        fake.messages("channel:1").len(),
+        2,
+        "without enforce_nonce a nonce is only echoed"
+    );
+    let numeric = json!({"content": "n", "nonce": 42, "enforce_nonce": true});
+    assert_eq!(
+        create(&fake, 3, &numeric).body["id"],
+        create(&fake, 3, &numeric).body["id"]
+    );
+    assert_eq!(fake.messages("channel:3")[0].nonce.as_deref(), Some("42"));
+}
+
+#[test]
+fn requests_without_the_bot_token_get_401() {
+    let fake = FakeDiscord::start();
+    let url = format!("{}/channels/1/messages", fake.api_base());
+    for token in [None, Some("wrong-token")] {
+        let refused = post_with(&agent(), &url, token, &text("x"));
+        assert_eq!(refused.status, 401, "{refused:#?}");
+        assert_eq!(
+            refused.body,
+            json!({"message": "401: Unauthorized", "code": 0})
+        );
+        assert_eq!(refused.header("x-ratelimit-bucket"), None);
+    }
+    assert_eq!(get(&fake, "/gateway/bot", None).status, 401);
+    assert!(fake.messages("channel:1").is_empty());
+    assert_eq!(fake.count_status(401), 3);
+}
+
+#[test]
+fn fail_next_answers_the_status_then_recovers() {
+    let fake = FakeDiscord::start();
+    fake.fail_next(1, 502);
+    let failed = create(&fake, 1, &text("x"));
+    assert_eq!(failed.status, 502, "{failed:#?}");
+    assert_eq!(failed.body["code"], 0);
+    assert!(
+        failed.body["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("502")),
+        "{failed:#?}"
+    );
+    assert_eq!(
+        failed.header("x-ratelimit-remaining"),
+        Some("5"),
+        "no slot was used"
+    );
+    assert!(fake.messages("channel:1").is_empty());
+
+    let sent = create(&fake, 1, &text("x"));
+    assert_eq!(sent.status, 200, "{sent:#?}");
+    assert_eq!(fake.messages("channel:1").len(), 1);
+    assert_eq!((fake.count_status(502), fake.count_status(200)), (1, 1));
+}
+
+#[test]
+fn injected_failures_have_discords_bodies() {
+    let fake = FakeDiscord::start();
+    for status in [403, 404, 500, 503, 401] {
+        fake.fail_next(1, status);
+    }
+    fake.fail_next(1, 404);
+    let expected = [
+        (
+            403,
+            json!({"message": "Missing Permissions", "code": 50013}),
+        ),
+        (404, json!({"message": "Unknown Channel", "code": 10003})),
+        (
+            500,
+            json!({"message": "500: Internal Server Error", "code": 0}),
+        ),
+        (
+            503,
+            json!({"message": "503: Service Unavailable", "code": 0}),
+        ),
+        (401, json!({"message": "401: Unauthorized", "code": 0})),
+    ];
+    for (status, body) in expected {
+        let failed = create(&fake, 1, &text("x"));
+        assert_eq!((failed.status, &failed.body), (status, &body));
+    }
+    let webhook = post_with(&agent(), &fake.webhook_url(5), None, &text("x"));
+    assert_eq!(webhook.status, 404);
+    assert_eq!(
+        webhook.body,
+        json!({"message": "Unknown Webhook", "code": 10015})
+    );
+    assert_eq!(create(&fake, 1, &text("x")).status, 200);
+}
+
+/// Discord allows bots 2000 characters although the spec says 4000: the
+/// fake refuses 2001 with a 400, and that is not a schema violation.
+#[test]
+fn content_over_2000_characters_is_refused_but_not_a_schema_violation() {
+    let fake = FakeDiscord::start();
+    let refused = create(&fake, 1, &text(&"a".repeat(2001)));
+    let errors = form_errors(&refused);
+    assert_eq!(
+        errors["content"]["_errors"][0]["code"], "BASE_TYPE_MAX_LENGTH",
+        "{refused:#?}"
+    );
+    assert_eq!(fake.schema_violations(), Vec::<String>::new());
+    assert!(fake.messages("channel:1").is_empty());
+
+    let multibyte = "🏭".repeat(2000);
+    let sent = create(&fake, 1, &text(&multibyte));
+    assert_eq!(
+        sent.status, 200,
+        "2000 characters of 4 bytes each: {}",
+        sent.body
+    );
+    assert_eq!(fake.messages("channel:1")[0].content, multibyte);
+}
+
+#[test]
+fn schema_violations_are_recorded_and_refused() {
+    let fake = FakeDiscord::start();
+    let embeds: Vec<Value> = (0..11).map(|i| json!({"title": format!("e{i}")})).collect();
+    let refused = create(&fake, 1, &json!({"content": "x", "embeds": embeds}));
+    let errors = form_errors(&refused);
+    assert!(errors["embeds"]["_errors"].is_array(), "{refused:#?}");
+
+    let violations = fake.schema_violations();
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert!(
+        violations[0].starts_with("POST /channels/{channel_id}/messages: /embeds: "),
+        "{violations:#?}"
+    );
+    assert!(fake.messages("channel:1").is_empty());
+}
+
+#[test]
+fn embed_limits_are_enforced() {
+    let fake = FakeDiscord::start();
+    let big = "d".repeat(3500);
+    let two = json!({"embeds": [{"description": big}, {"description": big}]});
+    let refused = create(&fake, 1, &two);
+    let errors = form_errors(&refused);
+    assert_eq!(
+        errors["embeds"]["_errors"][0]["code"], "MAX_EMBED_SIZE_EXCEEDED",
+        "{refused:#?}"
+    );
+
+    // 8000 characters as sent, 6000 once each text is trimmed.
+    let padded = format!("{}{}", "d".repeat(3000), " ".repeat(1000));
+    let trimmed = create(
+        &fake,
+        1,
+        &json!({"embeds": [{"description": padded}, {"description": padded}]}),
+    );
+    assert_eq!(
+        trimmed.status, 200,
+        "whitespace is trimmed before counting: {trimmed:#?}"
+    );
+
+    let blank = json!({"embeds": [{"fields": [{"name": " ", "value": "v"}]}]});
+    let refused = create(&fake, 1, &blank);
+    let errors = form_errors(&refused);
+    assert_eq!(
+        errors["embeds"]["0"]["fields"]["0"]["name"]["_errors"][0]["code"],
+        "BASE_TYPE_REQUIRED"
+    );
+    assert_eq!(fake.schema_violations(), Vec::<String>::new());
+}
+
+#[test]
+fn an_empty_message_is_refused() {
+    let fake = FakeDiscord::start();
+    for body in [
+        json!({}),
+        json!({"content": "   "}),
+        json!({"content": "", "embeds": []}),
+    ] {
+        let refused = create(&fake, 1, &body);
+        assert_eq!(refused.status, 400, "{body}: {refused:#?}");
+        assert_eq!(
+            refused.body,
+            json!({"message": "Cannot send an empty message", "code": 50006})
+        );
+    }
+    assert_eq!(
+        create(&fake, 2, &json!({"embeds": [{"title": "t"}]})).status,
+        200
+    );
+}
+
+#[test]
+fn the_body_must_be_json() {
+    let fake = FakeDiscord::start();
+    let url = format!("{}/channels/1/messages", fake.api_base());
+    let untyped = agent()
+        .post(&url)
+        .header("Authorization", format!("Bot {TOKEN}"))
+        .send(text("x").to_string())
+        .expect("the fake answers");
+    let untyped = answer(untyped);
+    form_errors(&untyped);
+
+    let broken = agent()
+        .post(&url)
+        .header("Authorization", format!("Bot {TOKEN}"))
+        .content_type("application/json; charset=utf-8")
+        .send("{\"content\": ")
+        .expect("the fake answers");
+    let broken = answer(broken);
+    assert_eq!(broken.status, 400);
+    assert_eq!(broken.body["code"], 50109);
+    assert!(fake.messages("channel:1").is_empty());
+}
+
+#[test]
+fn a_webhook_username_containing_discord_is_refused() {
+    let fake = FakeDiscord::start();
+    let url = format!("{}?wait=true", fake.webhook_url(42));
+    for name in ["Discord Bot", "my CLYDE", "", &"n".repeat(81)] {
+        let body = json!({"content": "x", "username": name});
+        let refused = post_with(&agent(), &url, None, &body);
+        let errors = form_errors(&refused);
+        assert!(
+            errors["username"]["_errors"].is_array(),
+            "{name:?}: {refused:#?}"
+        );
+    }
+    assert!(fake.messages("webhook:42").is_empty());
+}
+
+#[test]
+fn webhooks_answer_the_message_with_wait_and_204_without() {
+    let fake = FakeDiscord::start();
+    let url = fake.webhook_url(42);
+    assert!(
+        url.ends_with("/api/webhooks/42/fake-webhook-token"),
+        "{url}"
+    );
+    let body = json!({"content": "gg", "username": "p000001", "allowed_mentions": {"parse": []}});
+
+    let waited = post_with(&agent(), &format!("{url}?wait=true"), None, &body);
+    assert_eq!(waited.status, 200, "{waited:#?}");
+    assert_eq!(waited.body["webhook_id"], "42");
+    assert_eq!(waited.body["content"], "gg");
+    assert_eq!(waited.header("x-ratelimit-limit"), Some("5"));
+
+    let versioned = format!("{}/webhooks/42/fake-webhook-token", fake.api_base());
+    let quiet = post_with(&agent(), &versioned, None, &body);
+    assert_eq!(
+        (quiet.status, &quiet.body),
+        (204, &Value::Null),
+        "{quiet:#?}"
+    );
+
+    let wrong = url.replace("fake-webhook-token", "stale-token");
+    assert_eq!(post_with(&agent(), &wrong, None, &body).status, 401);
+
+    let messages = fake.messages("webhook:42");
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0].username.as_deref(), Some("p000001"));
+    assert_eq!(fake.requests()[0].query, "wait=true");
+    assert_eq!(fake.schema_violations(), Vec::<String>::new());
+}
+
+#[test]
+fn storm_429_limits_the_next_requests_then_stops() {
+    let fake = FakeDiscord::start();
+    fake.storm_429(2, 0.25);
+    for _ in 0..2 {
+        let limited = create(&fake, 1, &text("x"));
+        assert_eq!(limited.status, 429, "{limited:#?}");
+        assert_eq!(limited.body["retry_after"], 0.25);
+        assert_eq!(limited.body["global"], false);
+        assert_eq!(limited.header("retry-after"), Some("1"));
+        assert_eq!(limited.header("x-ratelimit-scope"), Some("user"));
+        assert_eq!(limited.header("x-ratelimit-remaining"), Some("0"));
+    }
+    assert_eq!(create(&fake, 1, &text("x")).status, 200);
+    assert_eq!(fake.count_status(429), 2);
+}
+
+#[test]
+fn fail_for_is_an_outage_until_it_ends() {
+    let fake = FakeDiscord::start();
+    let outage = Duration::from_millis(300);
+    let end = Instant::now() + outage;
+    fake.fail_for(outage, 503);
+    assert_eq!(create(&fake, 1, &text("x")).status, 503);
+    assert_eq!(
+        create(&fake, 2, &text("x")).status,
+        503,
+        "every channel is out"
+    );
+    thread::sleep(end.saturating_duration_since(Instant::now()));
+    assert_eq!(create(&fake, 1, &text("x")).status, 200);
+    assert_eq!(fake.messages("channel:1").len(), 1);
+}
+
+#[test]
+fn set_status_all_answers_every_request_until_cleared() {
+    let fake = FakeDiscord::start();
+    fake.set_status_all(Some(500));
+    assert_eq!(create(&fake, 1, &text("x")).status, 500);
+    assert_eq!(get(&fake, "/users/@me", Some(TOKEN)).status, 500);
+    fake.set_status_all(None);
+    assert_eq!(create(&fake, 1, &text("x")).status, 200);
+
+    fake.fail_next(1, 502);
+    assert_eq!(
+        get(&fake, "/users/@me", Some(TOKEN)).status,
+        200,
+        "fail_next is for messages"
+    );
+    assert_eq!(create(&fake, 1, &text("x")).status, 502);
+}
+
+/// A hung answer: the message exists, the client times out, other requests
+/// are answered meanwhile, and dropping the fake does not wait for the hang.
+#[test]
+fn a_hung_answer_creates_the_message_and_blocks_nothing_else() {
+    let fake = FakeDiscord::start();
+    let hang = Duration::from_secs(60);
+    fake.hang_next(1, hang);
+    let url = format!("{}/channels/1/messages", fake.api_base());
+    let impatient = agent_with_timeout(Duration::from_millis(300));
+    let timed_out = impatient
+        .post(&url)
+        .header("Authorization", format!("Bot {TOKEN}"))
+        .content_type("application/json")
+        .send(text("slow").to_string());
+    assert!(timed_out.is_err(), "the client gave up: {timed_out:?}");
+
+    let messages = fake.wait_for_messages("channel:1", 1, PATIENCE);
+    assert_eq!(messages.len(), 1, "Discord took the message");
+    assert_eq!(messages[0].content, "slow");
+    let others: Vec<Answer> = (0..HANDLER_COUNT_PROBE)
+        .map(|n| create(&fake, 2 + n, &text("fast")))
+        .collect();
+    assert!(others.iter().all(|a| a.status == 200), "{others:#?}");
+    assert_eq!(
+        fake.requests()[0].status,
+        200,
+        "recorded with the status it will have"
+    );
+
+    let dropping = Instant::now();
+    drop(fake);
+    assert!(dropping.elapsed() < hang / 2, "drop ended the hang early");
+}
+
+#[test]
+fn fixed_routes_answer_and_unknown_ones_are_404() {
+    let fake = FakeDiscord::start();
+    let gateway = get(&fake, "/gateway/bot", Some(TOKEN));
+    assert_eq!(gateway.status, 200);
+    assert_eq!(gateway.body["url"], "ws://127.0.0.1:1");
+    assert_eq!(gateway.body["session_start_limit"]["max_concurrency"], 1);
+    let me = get(&fake, "/users/@me", Some(TOKEN));
+    assert_eq!(
+        me.body,
+        json!({"id": "1", "username": "fake-bot", "bot": true})
+    );
+
+    let unknown = get(&fake, "/guilds/1", Some(TOKEN));
+    assert_eq!(
+        (unknown.status, &unknown.body),
+        (404, &json!({"message": "404: Not Found", "code": 0}))
+    );
+    assert_eq!(get(&fake, "/channels/1/messages", Some(TOKEN)).status, 405);
+}
+
+/// Several requests on one connection, as ureq sends them from its pool.
+#[test]
+fn connections_are_kept_alive() {
+    let fake = FakeDiscord::start();
+    let mut stream = TcpStream::connect(("127.0.0.1", fake.port())).expect("connect to the fake");
+    stream
+        .set_read_timeout(Some(PATIENCE))
+        .expect("set a read timeout");
+    stream
+        .set_write_timeout(Some(PATIENCE))
+        .expect("set a write timeout");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone the stream"));
+    for n in 0..3 {
+        let body = text(&format!("m{n}")).to_string();
+        let request = format!(
+            "POST /api/v10/channels/1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Authorization: Bot {TOKEN}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream
+            .write_all(request.as_bytes())
+            .expect("send a request");
+        let (status, body) = read_response(&mut reader);
+        assert_eq!(status, 200, "request {n} on the same connection: {body}");
+    }
+    assert_eq!(fake.messages("channel:1").len(), 3);
+}
+
+/// Reads one HTTP/1.1 response with a `Content-Length`: status and body.
+fn read_response(reader: &mut impl BufRead) -> (u16, String) {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("read the status line");
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a status line: {line:?}"));
+    let mut length = 0;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).expect("read a header line");
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().expect("a numeric Content-Length");
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).expect("read the body");
+    (status, String::from_utf8(body).expect("a UTF-8 body"))
+}
+
+/// Without `unblock` the handler threads would wait forever; after the drop
+/// the port refuses connections.
+#[test]
+fn dropping_the_fake_stops_it() {
+    let fake = FakeDiscord::start();
+    let port = fake.port();
+    assert_eq!(create(&fake, 1, &text("x")).status, 200);
+    drop(fake);
+    let deadline = Instant::now() + PATIENCE;
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "port {port} still accepts connections"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
