@@ -405,3 +405,93 @@ fn a_crash_during_delivery_loses_nothing() {
     );
     stop(run);
 }
+
+/// Text from players reaches Discord literally: no pings (every message
+/// sends `allowed_mentions: {"parse": []}` and the text breaks `@everyone`),
+/// no markdown, no link previews, rich text as words, unicode kept, and a
+/// 2,500-character line split into two messages at a word boundary.
+#[test]
+fn player_text_arrives_escaped() {
+    let fake = FakeDiscord::start();
+    let ws = Workspace::new();
+    let long = "word ".repeat(500);
+    let chat = |name: &str, text: &str| format!("2024-04-09 06:09:46 [CHAT] {name}: {text}\n");
+    let table: &[(&str, &str, &str)] = &[
+        ("a", "@everyone look", "💬 **a**: @\u{200B}everyone look"),
+        ("b", "@here", "💬 **b**: @\u{200B}here"),
+        (
+            "c",
+            "hi <@123> and <@&456>",
+            "💬 **c**: hi \\<@123> and \\<@&456>",
+        ),
+        (
+            "d",
+            "**bold** __u__ ~~s~~ ||spoiler||",
+            "💬 **d**: \\*\\*bold\\*\\* \\_\\_u\\_\\_ \\~\\~s\\~\\~ \\|\\|spoiler\\|\\|",
+        ),
+        (
+            "e",
+            "```code``` `x`",
+            "💬 **e**: \\`\\`\\`code\\`\\`\\` \\`x\\`",
+        ),
+        ("f", "> quote", "💬 **f**: \\> quote"),
+        (
+            "g",
+            "[free nitro](https://evil.example)",
+            "💬 **g**: \\[free nitro\\](https://evil.example)",
+        ),
+        (
+            "h",
+            "at [gps=12,-4,nauvis] take [item=iron-plate]",
+            "💬 **h**: at (map 12, -4 on nauvis) take iron plate",
+        ),
+        ("日本語", "Hello 世界! ✓", "💬 **日本語**: Hello 世界! ✓"),
+        ("under_score", "x", "💬 **under\\_score**: x"),
+    ];
+    let mut log = String::new();
+    for (name, text, _) in table {
+        log.push_str(&chat(name, text));
+    }
+    log.push_str(&chat("long", &long));
+    append(&ws.log(), &log);
+    let run = ws.start(&bot_config(&ws, &fake));
+    let deadline = std::time::Instant::now() + LONG;
+    let messages = loop {
+        let m = fake.messages(CHANNEL);
+        let text: String = m.iter().map(|m| m.content.as_str()).collect();
+        if text.contains("word word") && text.matches("word").count() >= 500
+            || std::time::Instant::now() > deadline
+        {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let all: String = messages
+        .iter()
+        .map(|m| format!("{}\n", m.content))
+        .collect();
+    for (_, _, want) in table {
+        assert!(
+            all.lines().any(|l| l == *want),
+            "missing line {want:?} in:\n{all}"
+        );
+    }
+    assert!(messages.iter().all(|m| m.content.chars().count() <= 2000));
+    let long_parts: Vec<&Created> = messages
+        .iter()
+        .filter(|m| m.content.contains("word word"))
+        .collect();
+    assert_eq!(long_parts.len(), 2, "2,500 characters take two messages");
+    assert!(
+        long_parts[0].content.ends_with(' ') || long_parts[0].content.ends_with('\n'),
+        "cut at a word boundary"
+    );
+    assert_eq!(all.matches("word").count(), 500);
+    for r in fake.requests() {
+        let body = r.body.expect("JSON body");
+        assert_eq!(body["allowed_mentions"], serde_json::json!({"parse": []}));
+        assert_eq!(body["flags"], 4, "link previews suppressed");
+    }
+    assert_wire_rules(&fake);
+    stop(run);
+}

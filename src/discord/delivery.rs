@@ -31,6 +31,9 @@ use crate::config::{Config, Mode};
 use crate::event::{Event, Position};
 use crate::route::{self, Destination};
 
+/// Message flag: show links without their previews.
+const SUPPRESS_EMBEDS: u64 = 1 << 2;
+
 /// Events held in outboxes before the loop stops taking more.
 pub const MAX_PENDING: usize = 4096;
 /// How long a channel that answered 403 or 404 rests before a new try.
@@ -181,9 +184,12 @@ impl Delivery {
         let Some(message) = outbox.current() else {
             return;
         };
+        // No pings whatever the text says, and no link previews: a player
+        // must not make the bot post someone's image.
         let mut body = json!({
             "content": message.content,
             "allowed_mentions": { "parse": [] },
+            "flags": SUPPRESS_EMBEDS,
         });
         match dest {
             // Webhooks take no nonce; a channel message does, and with
