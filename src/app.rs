@@ -29,6 +29,9 @@ use crate::{dryrun, route};
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Events queued between followers and delivery; when full, followers wait.
 const EVENT_QUEUE: usize = 1024;
+/// How often the daemon marks itself alive in the state dir, which tells
+/// the next start how long the bridge was down.
+const ALIVE_INTERVAL: Duration = Duration::from_secs(60);
 /// Stack for our threads: they hold no large buffers on the stack.
 const STACK_SIZE: usize = 256 * 1024;
 
@@ -164,6 +167,7 @@ pub fn run(config: Config) -> Result<(), Error> {
                 poll_interval: server.poll_interval,
                 max_resume_age: server.max_resume_age,
                 shutdown: shutdown_rx.clone(),
+                save_failing: false,
             };
             jobs.push((name, job));
         }
@@ -194,19 +198,24 @@ pub fn run(config: Config) -> Result<(), Error> {
     drop(events_tx);
     drop(shutdown_rx);
 
-    let (result, reported) = select! {
-        recv(signals) -> sig => {
-            log::info!("received {}, shutting down", sig.map_or("a signal", |s| s));
-            (Ok(()), 0)
+    state.touch_alive();
+    let (result, reported) = loop {
+        select! {
+            recv(signals) -> sig => {
+                log::info!("received {}, shutting down", sig.map_or("a signal", |s| s));
+                break (Ok(()), 0);
+            }
+            recv(done_rx) -> done => break match done {
+                Ok((name, Ok(()))) => (Err(Error::Runtime(format!("thread {name} stopped unexpectedly"))), 1),
+                Ok((name, Err(e))) => (Err(Error::Runtime(format!("{name}: {e}"))), 1),
+                Err(_) => (Err(Error::Runtime("all threads stopped".to_owned())), 0),
+            },
+            default(ALIVE_INTERVAL) => state.touch_alive(),
         }
-        recv(done_rx) -> done => match done {
-            Ok((name, Ok(()))) => (Err(Error::Runtime(format!("thread {name} stopped unexpectedly"))), 1),
-            Ok((name, Err(e))) => (Err(Error::Runtime(format!("{name}: {e}"))), 1),
-            Err(_) => (Err(Error::Runtime("all threads stopped".to_owned())), 0),
-        },
     };
     drop(shutdown_tx);
     threads.join(SHUTDOWN_GRACE, &done_rx, reported);
+    state.touch_alive();
     result
 }
 
@@ -215,7 +224,10 @@ pub fn run(config: Config) -> Result<(), Error> {
 fn start_of(state: &StateDir, server: &Server, path: &std::path::Path) -> Start {
     match state.load(&server.id, path) {
         Some(checkpoint) => {
-            let replay = checkpoint.age() <= server.max_resume_age;
+            // What counts is how long the bridge was down, not how long ago
+            // the checkpoint last moved (a quiet server writes no lines).
+            let down = state.downtime().unwrap_or_else(|| checkpoint.age());
+            let replay = down <= server.max_resume_age;
             Start::Resume { checkpoint, replay }
         }
         None => match server.start_at {
@@ -295,4 +307,57 @@ fn signal_thread() -> Result<Receiver<&'static str>, Error> {
         })
         .map_err(|e| Error::Runtime(format!("cannot start the signal thread: {e}")))?;
     Ok(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::{Checkpoint, Cursor, FileId, Fingerprint};
+
+    fn server(max_resume_age: Duration) -> Server {
+        let text = format!(
+            "discord: {{event_channel_id: \"1\"}}\nservers:\n  s:\n    log_path: /x.log\n    max_resume_age: {}s\n",
+            max_resume_age.as_secs()
+        );
+        let config = crate::config::parse(std::path::Path::new("c.yml"), &text, &|_| None, &|_| {
+            Err(std::io::ErrorKind::NotFound.into())
+        })
+        .expect("valid config");
+        config.servers[0].clone()
+    }
+
+    /// A quiet server's checkpoint may be hours old; what decides replaying
+    /// is how long the bridge was down.
+    #[test]
+    fn resume_age_is_the_downtime_not_the_checkpoint_age() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = std::path::Path::new("/x.log");
+        let cursor = Cursor {
+            id: FileId { dev: 1, ino: 2 },
+            fingerprint: Fingerprint { len: 0, hash: 0 },
+            offset: 0,
+        };
+        {
+            let state = StateDir::open(dir.path()).expect("state");
+            let mut cp = Checkpoint::new(path, cursor);
+            cp.saved_at -= 7200;
+            state.save("s", &cp).expect("save");
+            // No daemon ever marked itself alive: the checkpoint's age counts.
+            assert!(matches!(
+                start_of(&state, &server(Duration::from_secs(3600)), path),
+                Start::Resume { replay: false, .. }
+            ));
+            state.touch_alive();
+        }
+        let state = StateDir::open(dir.path()).expect("state");
+        assert!(
+            state
+                .downtime()
+                .is_some_and(|d| d < Duration::from_secs(60))
+        );
+        assert!(matches!(
+            start_of(&state, &server(Duration::from_secs(3600)), path),
+            Start::Resume { replay: true, .. }
+        ));
+    }
 }

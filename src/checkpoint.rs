@@ -49,6 +49,8 @@ pub struct Fingerprint {
 impl Fingerprint {
     /// Reads the fingerprint of `file` over its first `len` bytes at most.
     pub fn read(file: &mut File, len: u64) -> io::Result<Self> {
+        // `len` may come from a checkpoint file: never trust it for memory.
+        let len = len.min(FINGERPRINT_BYTES);
         let mut buf = Vec::with_capacity(len as usize);
         file.seek(SeekFrom::Start(0))?;
         file.take(len).read_to_end(&mut buf)?;
@@ -81,13 +83,15 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// A number that names this position in this file, the same in every
-    /// run.
-    pub fn stable_id(&self) -> u64 {
-        let mut bytes = Vec::with_capacity(24);
+    /// A number that names the line ending here, the same in every run:
+    /// its file, its offset and its text (a truncated file reuses inode and
+    /// offsets, but not, with Factorio's timestamps, the same text).
+    pub fn stable_id(&self, line: &str) -> u64 {
+        let mut bytes = Vec::with_capacity(24 + line.len());
         bytes.extend_from_slice(&self.id.dev.to_le_bytes());
         bytes.extend_from_slice(&self.id.ino.to_le_bytes());
         bytes.extend_from_slice(&self.offset.to_le_bytes());
+        bytes.extend_from_slice(line.as_bytes());
         fnv1a(&bytes)
     }
 }
@@ -166,6 +170,8 @@ impl std::fmt::Display for Error {
 pub struct StateDir {
     dir: PathBuf,
     _lock: File,
+    /// When the previous daemon on this state was last seen alive.
+    previous_alive: Option<SystemTime>,
 }
 
 impl StateDir {
@@ -200,9 +206,13 @@ impl StateDir {
         lock.set_len(0).map_err(unusable)?;
         writeln!(lock, "{}", std::process::id()).map_err(unusable)?;
         lock.sync_all().map_err(unusable)?;
+        let previous_alive = fs::metadata(dir.join("alive"))
+            .and_then(|m| m.modified())
+            .ok();
         let state = Self {
             dir: dir.to_owned(),
             _lock: lock,
+            previous_alive,
         };
         // Prove now, not at the first checkpoint, that writes work.
         write_atomic(&state.dir.join("probe"), b"ok\n").map_err(unusable)?;
@@ -212,6 +222,26 @@ impl StateDir {
 
     pub fn path(&self) -> &Path {
         &self.dir
+    }
+
+    /// How long no daemon ran on this state: since the previous one was
+    /// last seen alive ([`StateDir::touch_alive`]), if it ever was.
+    pub fn downtime(&self) -> Option<Duration> {
+        self.previous_alive
+            .map(|t| SystemTime::now().duration_since(t).unwrap_or_default())
+    }
+
+    /// Marks this daemon alive now. Called every minute and at shutdown, so
+    /// the next start knows how long the bridge was really down (a quiet
+    /// server's checkpoint can be hours old without any downtime). No
+    /// fsync: a minute's error is harmless, and SD cards last longer.
+    pub fn touch_alive(&self) {
+        if let Err(e) = fs::write(self.dir.join("alive"), format!("{}\n", std::process::id())) {
+            log::debug!(
+                "cannot mark the daemon alive in {}: {e}",
+                self.dir.display()
+            );
+        }
     }
 
     /// Where the checkpoint of `server`'s file `log_path` lives: named after

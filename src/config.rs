@@ -648,7 +648,18 @@ fn read_server(
             Vec::new()
         }
         (Some(p), true) => vec![PathBuf::from(p)],
-        (None, false) => log_paths.into_iter().map(PathBuf::from).collect(),
+        (None, false) => {
+            let paths: Vec<PathBuf> = log_paths.into_iter().map(PathBuf::from).collect();
+            for (i, p) in paths.iter().enumerate() {
+                if paths[..i].contains(p) {
+                    r.problem(
+                        &at.key("log_paths").index(i),
+                        format!("{} is listed twice; follow each file once", p.display()),
+                    );
+                }
+            }
+            paths
+        }
         (None, true) => {
             r.problem(
                 &at.key("log_path"),

@@ -118,6 +118,8 @@ pub struct FollowJob {
     /// For the skipped-lines notice.
     pub max_resume_age: Duration,
     pub shutdown: Receiver<()>,
+    /// The last checkpoint write failed (logged once until it works again).
+    pub save_failing: bool,
 }
 
 /// Why the loop stopped early.
@@ -157,11 +159,15 @@ impl FollowJob {
                 }
             }
             self.log_state(&mut last_state);
-            if last_save.elapsed() >= CHECKPOINT_INTERVAL && self.save(&tracker, &mut saved) {
+            if last_save.elapsed() >= CHECKPOINT_INTERVAL && tracker.committed() != saved {
+                // Failed or not, the next try is a full interval away: a
+                // full disk must not turn into a busy loop.
+                self.save(&tracker, &mut saved);
                 last_save = Instant::now();
             }
-            // Read on at once while a backlog remains; otherwise wait.
-            let mut timeout = if self.follower.caught_up() {
+            // Read on at once while a backlog remains (unless reading just
+            // failed); otherwise wait.
+            let mut timeout = if self.follower.caught_up() || last_error.is_some() {
                 self.idle
             } else {
                 Duration::ZERO
@@ -211,7 +217,7 @@ impl FollowJob {
                         seq,
                     };
                     let mut event = m.to_event(&self.server_id, &self.server_name, position);
-                    event.id = line.cursor.stable_id();
+                    event.id = line.cursor.stable_id(&line.text);
                     event
                 }
                 None => {
@@ -222,7 +228,7 @@ impl FollowJob {
             Item::Skipped { lines, cursor } => {
                 let seq = tracker.event(cursor);
                 let mut event = self.skipped_notice(lines, seq);
-                event.id = cursor.stable_id();
+                event.id = cursor.stable_id("");
                 event
             }
         };
@@ -265,8 +271,9 @@ impl FollowJob {
         }
     }
 
-    /// Writes the checkpoint if it moved; true when written.
-    fn save(&self, tracker: &Tracker, saved: &mut Option<Cursor>) -> bool {
+    /// Writes the checkpoint if it moved; true when written. A failure is
+    /// logged when it starts, not on every try.
+    fn save(&mut self, tracker: &Tracker, saved: &mut Option<Cursor>) -> bool {
         let Some(cursor) = tracker.committed() else {
             return false;
         };
@@ -278,15 +285,21 @@ impl FollowJob {
             .save(&self.server_id, &Checkpoint::new(&self.path, cursor))
         {
             Ok(()) => {
+                if std::mem::take(&mut self.save_failing) {
+                    log::info!("checkpoints for {} are written again", self.path.display());
+                }
                 *saved = Some(cursor);
                 true
             }
             Err(e) => {
-                log::error!(
-                    "cannot write the checkpoint for {} in {}: {e} (after a restart, lines since the last checkpoint will be posted again)",
-                    self.path.display(),
-                    self.state.path().display()
-                );
+                if !std::mem::replace(&mut self.save_failing, true) {
+                    log::error!(
+                        "cannot write the checkpoint for {} in {}: {e} (delivery goes on; after a restart, lines since \
+                         the last checkpoint will be posted again)",
+                        self.path.display(),
+                        self.state.path().display()
+                    );
+                }
                 false
             }
         }

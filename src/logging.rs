@@ -16,6 +16,12 @@ pub fn init() {
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let mut builder = env_logger::Builder::new();
     builder.parse_filters(&filter.to_ascii_lowercase().replace("warning", "warn"));
+    // The HTTP and TLS crates log raw requests at debug and trace level,
+    // headers (the bot token) and paths (a webhook's token) included: they
+    // never get past warnings, whatever LOG_LEVEL says.
+    for quiet in ["ureq", "ureq_proto", "rustls", "tungstenite"] {
+        builder.filter_module(quiet, log::LevelFilter::Warn);
+    }
     builder.format(move |out, record| {
         let thread = std::thread::current();
         let thread = thread.name().unwrap_or("main");

@@ -231,10 +231,15 @@ impl Follower {
 
     /// Opens the path and positions it per `start`; false if it is absent.
     fn open_path(&mut self, items: &mut Vec<Item>) -> io::Result<bool> {
-        if let Some(Start::Resume { checkpoint, replay }) =
-            self.start.take_if(|s| matches!(s, Start::Resume { .. }))
-        {
-            return self.resume(&checkpoint.cursor, replay, items);
+        if let Some(Start::Resume { checkpoint, replay }) = self.start.clone() {
+            // The checkpoint is spent only once reading is positioned: a
+            // missing file or directory keeps it for the next poll, rather
+            // than reading everything again from 0 later.
+            let opened = self.resume(&checkpoint.cursor, replay, items)?;
+            if opened {
+                self.start = None;
+            }
+            return Ok(opened);
         }
         let Some(mut open) = open_file(&self.path)? else {
             // `end` means "what is there now": a file that appears later is
@@ -356,7 +361,12 @@ impl Follower {
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
-        for entry in fs::read_dir(dir)? {
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
             let Ok(entry) = entry else { continue };
             if !entry.file_name().to_string_lossy().starts_with(&stem) {
                 continue;
@@ -751,6 +761,36 @@ mod tests {
         assert_eq!(again.state(), State::Waiting);
         append(&path, b"2\n");
         assert_eq!(texts(again.poll().expect("poll")), ["2"]);
+    }
+
+    #[test]
+    fn resume_keeps_its_checkpoint_while_the_directory_is_missing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let logs = dir.path().join("logs");
+        fs::create_dir(&logs).expect("mkdir");
+        let path = logs.join("console.log");
+        append(&path, b"a\nb\n");
+        let mut f = Follower::new(&path, Start::Beginning, MAX);
+        assert_eq!(texts(f.poll().expect("poll")), ["a", "b"]);
+        let cp = checkpoint_after(&f, &path, 0);
+        fs::rename(&logs, dir.path().join("away")).expect("move the directory away");
+        let mut again = Follower::new(
+            &path,
+            Start::Resume {
+                checkpoint: cp,
+                replay: true,
+            },
+            MAX,
+        );
+        assert_eq!(again.poll().expect("poll"), vec![]);
+        assert_eq!(again.state(), State::Waiting);
+        fs::rename(dir.path().join("away"), &logs).expect("move it back");
+        append(&path, b"c\n");
+        assert_eq!(
+            texts(again.poll().expect("poll")),
+            ["c"],
+            "a and b are not read again"
+        );
     }
 
     #[test]

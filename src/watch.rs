@@ -105,6 +105,19 @@ pub fn start(targets: Vec<Target>) -> Vec<bool> {
                     }
                 };
                 for event in events {
+                    // The kernel's queue overflowed, or a watched directory
+                    // went away: anything may have changed, wake everyone.
+                    if event
+                        .mask
+                        .intersects(inotify::EventMask::Q_OVERFLOW | inotify::EventMask::IGNORED)
+                    {
+                        for list in wakes.values() {
+                            for (_, wake) in list {
+                                let _ = wake.try_send(());
+                            }
+                        }
+                        continue;
+                    }
                     let Some(list) = wakes.get(&event.wd) else {
                         continue;
                     };

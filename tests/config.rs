@@ -213,6 +213,14 @@ fn other_validation_rules() {
         e.contains("ups_recover_threshold: 40 is below ups_warning_threshold (50)"),
         "{e}"
     );
+    let e = one_error(&GOOD.replace(
+        "    log_path: /factorio/console.log\n",
+        "    log_paths: [/a.log, /b.log, /a.log]\n",
+    ));
+    assert!(
+        e.contains("servers.prod.log_paths[2]: /a.log is listed twice"),
+        "{e}"
+    );
     let e = one_error(&format!("{GOOD}    start_at: middle\n"));
     assert!(
         e.contains("servers.prod.start_at: `middle` is not `end` or `beginning`"),

@@ -495,3 +495,48 @@ fn player_text_arrives_escaped() {
     assert_wire_rules(&fake);
     stop(run);
 }
+
+/// A file truncated in place and written again reuses its inode and
+/// offsets; the new line at an old offset is a new event, posted, not taken
+/// for the old one by nonce.
+#[test]
+fn a_new_line_at_a_reused_offset_is_posted() {
+    let fake = FakeDiscord::start();
+    let ws = Workspace::new();
+    append(&ws.log(), &join_lines(0..1));
+    let run = ws.start(&bot_config(&ws, &fake));
+    assert_exactly_once(&wait_for_lines(&fake, CHANNEL, 1), 1);
+    std::fs::write(ws.log(), join_lines(1..2))
+        .expect("truncate and write a line of the same length");
+    assert_exactly_once(&wait_for_lines(&fake, CHANNEL, 2), 2);
+    stop(run);
+}
+
+/// Even at `LOG_LEVEL=trace`, neither the bot token nor a webhook's token
+/// reaches the log (the HTTP crates' request dumps are kept quiet).
+#[test]
+fn trace_logging_never_shows_tokens() {
+    let fake = FakeDiscord::start();
+    for webhook in [false, true] {
+        let ws = Workspace::new();
+        append(&ws.log(), &join_lines(0..2));
+        let config = if webhook {
+            let url = format!("\"{}\"", fake.webhook_url(7));
+            ws.config_with_discord(&[("webhook_url", &url)], &[BEGINNING])
+        } else {
+            bot_config(&ws, &fake)
+        };
+        let mut run = ws.start_with_env(&config, &[("LOG_LEVEL", "trace")]);
+        let dest = if webhook { "webhook:7" } else { CHANNEL };
+        assert_exactly_once(&wait_for_lines(&fake, dest, 2), 2);
+        assert_eq!(run.stop(), 0);
+        let logs = run.stderr_to_end().join("\n");
+        assert!(logs.lines().count() > 2, "trace logging is on: {logs}");
+        for secret in ["fake-bot", "Bot fake", "fake-webhook", "webhooks/7"] {
+            assert!(
+                !logs.contains(secret),
+                "{secret} leaked into the log:\n{logs}"
+            );
+        }
+    }
+}

@@ -256,3 +256,51 @@ fn unusable_state_dir_exits_with_code_2() {
         assert!(stderr.contains(named), "names {named}:\n{stderr}");
     }
 }
+
+/// A checkpoint that cannot be written (here its temp file's name is taken
+/// by a directory, which stops root too) is reported once, delivery goes
+/// on, and the follower does not spin: it retries once a second. The CPU
+/// bound is loose (a busy loop burns a whole core).
+#[test]
+fn a_failing_checkpoint_write_is_reported_once_without_spinning() {
+    let ws = Workspace::new();
+    append(&ws.log(), &join_lines(0..3));
+    let mut run = ws.start(&ws.config(&[BEGINNING]));
+    let _ = run.take(3);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let checkpoint = loop {
+        let found = fs::read_dir(ws.state_dir())
+            .expect("state dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.to_string_lossy().ends_with(".checkpoint.json"));
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no checkpoint was written");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    fs::create_dir(checkpoint.with_extension("tmp")).expect("block the temp file");
+    let cpu = |pid: u32| -> u64 {
+        fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("tasks")
+            .filter_map(|t| fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let before = cpu(run.pid());
+    append(&ws.log(), &join_lines(3..6));
+    let _ = run.take(3);
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu(run.pid()) - before;
+    assert_eq!(run.stop(), 0);
+    let errors = run
+        .stderr_to_end()
+        .iter()
+        .filter(|l| l.contains("cannot write the checkpoint"))
+        .count();
+    assert_eq!(errors, 1, "reported once");
+    assert!(
+        used < 1_000_000_000,
+        "{used} ns of CPU in 3 s: the follower spins"
+    );
+}

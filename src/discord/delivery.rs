@@ -98,9 +98,17 @@ impl Delivery {
                     default(timeout) => {}
                 }
             } else {
-                // Full: let the channel, then the followers, wait.
+                // Full: let the channel, then the followers, wait. Look
+                // again within a second even when nothing is due (sending
+                // halted), so a shutdown is noticed.
                 select! {
-                    recv(crossbeam_channel::after(timeout)) -> _ => {}
+                    recv(crossbeam_channel::after(timeout.min(Duration::from_secs(1)))) -> _ => {}
+                }
+                match events.try_recv() {
+                    // One event over the cap is fine; it is not lost.
+                    Ok(event) => self.route(event),
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => return Ok(()),
+                    Err(crossbeam_channel::TryRecvError::Empty) => {}
                 }
             }
         }
@@ -348,10 +356,13 @@ fn with_wait(url: &str) -> String {
 /// names containing "discord" or "clyde", and takes 1 to 80 characters.
 pub fn webhook_username(name: &str) -> Option<String> {
     let mut out = name.to_owned();
-    for banned in ["discord", "clyde"] {
-        while let Some(at) = out.to_ascii_lowercase().find(banned) {
-            out.replace_range(at..at + banned.len(), "");
-        }
+    // Removing one word can join the letters of another ("discclydeord"):
+    // repeat until neither is left.
+    while let Some((at, len)) = ["discord", "clyde"]
+        .iter()
+        .find_map(|w| out.to_ascii_lowercase().find(w).map(|at| (at, w.len())))
+    {
+        out.replace_range(at..at + len, "");
     }
     let out: String = out.trim().chars().take(80).collect();
     (!out.is_empty()).then_some(out)
@@ -367,6 +378,8 @@ mod tests {
         assert_eq!(webhook_username("DiscordFan").as_deref(), Some("Fan"));
         assert_eq!(webhook_username("xCLYDEx").as_deref(), Some("xx"));
         assert_eq!(webhook_username("discord"), None);
+        assert_eq!(webhook_username("discclydeord"), None);
+        assert_eq!(webhook_username("ddiscordiscordx").as_deref(), Some("x"));
         assert_eq!(
             webhook_username(&"a".repeat(100)).map(|s| s.len()),
             Some(80)

@@ -29,7 +29,12 @@ pub struct Headers {
 impl Headers {
     /// Reads the headers through a look-up by lower-case name.
     pub fn parse(get: impl Fn(&str) -> Option<String>) -> Self {
-        let num = |name: &str| get(name).and_then(|v| v.trim().parse::<f64>().ok());
+        // Finite only: "NaN" and "inf" parse, and would poison durations.
+        let num = |name: &str| {
+            get(name)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v >= 0.0)
+        };
         Self {
             remaining: num("x-ratelimit-remaining").map(|v| v as u32),
             reset_after: num("x-ratelimit-reset-after"),
@@ -105,7 +110,14 @@ impl RateLimiter {
         retry_after: Option<f64>,
         now: Instant,
     ) {
-        let after = |secs: f64| now + Duration::from_secs_f64(secs.clamp(0.0, 3600.0));
+        let after = |secs: f64| {
+            let secs = if secs.is_finite() {
+                secs.clamp(0.0, 3600.0)
+            } else {
+                1.0
+            };
+            now + Duration::from_secs_f64(secs)
+        };
         if status == 429 {
             let wait = retry_after.or(headers.retry_after).unwrap_or(1.0);
             let global = headers.global || headers.scope.as_deref() == Some("global");
@@ -220,6 +232,24 @@ mod tests {
         assert_eq!(
             rl.ready_at("channel:1", true, now + Duration::from_millis(1001)),
             now + Duration::from_millis(1001)
+        );
+    }
+
+    #[test]
+    fn nonsense_numbers_do_not_panic() {
+        let now = Instant::now();
+        let h = Headers::parse(|name| match name {
+            "x-ratelimit-remaining" => Some("0".into()),
+            "x-ratelimit-reset-after" => Some("NaN".into()),
+            "retry-after" => Some("inf".into()),
+            _ => None,
+        });
+        assert_eq!((h.reset_after, h.retry_after), (None, None));
+        let mut rl = RateLimiter::default();
+        rl.replied("channel:1", 429, &h, Some(f64::NAN), now);
+        assert_eq!(
+            rl.ready_at("channel:1", true, now),
+            now + Duration::from_secs(1)
         );
     }
 

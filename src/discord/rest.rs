@@ -41,7 +41,7 @@ impl Reply {
     /// `retry_after` from a 429 body.
     pub fn retry_after(&self) -> Option<f64> {
         let v: serde_json::Value = serde_json::from_str(&self.body).ok()?;
-        v.get("retry_after")?.as_f64()
+        v.get("retry_after")?.as_f64().filter(|s| s.is_finite())
     }
 
     /// Discord's own `message` from an error body, for logs.
@@ -176,6 +176,12 @@ fn classify(e: ureq::Error) -> Error {
     match e {
         ureq::Error::Timeout(_) => Error::Timeout,
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Error::Timeout,
+        // rustls reports certificate and handshake failures as InvalidData.
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            Error::Network(format!(
+                "TLS handshake failed ({io}); if a proxy intercepts TLS, set SSL_CERT_FILE to its CA"
+            ))
+        }
         ureq::Error::Io(io) => Error::Network(io.kind().to_string()),
         ureq::Error::HostNotFound => Error::Network("host not found".to_owned()),
         ureq::Error::ConnectionFailed => Error::Network("connection failed".to_owned()),

@@ -199,6 +199,11 @@ impl Workspace {
         Run::spawn(self.path(), config, false)
     }
 
+    /// [`Workspace::start`] with extra environment variables (`LOG_LEVEL`).
+    pub fn start_with_env(&self, config: &Path, env: &[(&str, &str)]) -> Run {
+        Run::spawn_with_env(self.path(), config, false, env)
+    }
+
     /// Starts the daemon on `config` but leaves its stdout unread until
     /// [`Run::read_stdout_now`]: its pipe fills and its writes block.
     pub fn start_unread(&self, config: &Path) -> Run {
@@ -318,9 +323,14 @@ pub struct Run {
 
 impl Run {
     fn spawn(dir: &Path, config: &Path, unread: bool) -> Self {
+        Self::spawn_with_env(dir, config, unread, &[])
+    }
+
+    fn spawn_with_env(dir: &Path, config: &Path, unread: bool, env: &[(&str, &str)]) -> Self {
         let mut child = command(dir)
             .arg("--config")
             .arg(config)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
