@@ -1,0 +1,291 @@
+//! Source RCON as Factorio speaks it: the packet codec and a blocking
+//! client for one authenticated connection.
+//!
+//! A packet is `size | id | type | body | 0 0`, little-endian, where `size`
+//! counts everything after itself. Factorio answers an auth with a single
+//! packet whose id echoes ours (or is -1 for a wrong password), and every
+//! command with exactly one reply carrying the command's id, however long:
+//! so the client reads by length and never uses Valve's empty-packet trick.
+//! Ids start at 1 (id 0 may receive buffered log lines on some servers).
+//! A reply that arrives after its command timed out (the game was saving)
+//! is recognised by its id and dropped, so the connection survives.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use crate::secret::Secret;
+
+pub const SERVERDATA_AUTH: i32 = 3;
+pub const SERVERDATA_AUTH_RESPONSE: i32 = 2;
+pub const SERVERDATA_EXECCOMMAND: i32 = 2;
+pub const SERVERDATA_RESPONSE_VALUE: i32 = 0;
+
+/// Largest packet accepted: far above any real reply, small enough that a
+/// corrupt length cannot make us allocate the machine away.
+pub const MAX_PACKET: usize = 16 << 20;
+/// Longest command sent: Factorio drops the session on commands of about
+/// 4 KB and more.
+pub const MAX_COMMAND: usize = 4000;
+
+/// One RCON packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    pub id: i32,
+    pub kind: i32,
+    pub body: Vec<u8>,
+}
+
+/// The bytes of a packet.
+pub fn encode(id: i32, kind: i32, body: &[u8]) -> Vec<u8> {
+    let size = (4 + 4 + body.len() + 2) as i32;
+    let mut out = Vec::with_capacity(4 + size as usize);
+    out.extend_from_slice(&size.to_le_bytes());
+    out.extend_from_slice(&id.to_le_bytes());
+    out.extend_from_slice(&kind.to_le_bytes());
+    out.extend_from_slice(body);
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+/// Decodes the first packet in `buf`: `Ok(None)` while more bytes are
+/// needed, else the packet and how many bytes it used.
+pub fn decode(buf: &[u8]) -> Result<Option<(Packet, usize)>, Error> {
+    let Some(size) = buf
+        .get(..4)
+        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    else {
+        return Ok(None);
+    };
+    if size < 10 || size as usize > MAX_PACKET {
+        return Err(Error::Protocol(format!(
+            "packet length {size} is impossible"
+        )));
+    }
+    let total = 4 + size as usize;
+    if buf.len() < total {
+        return Ok(None);
+    }
+    let int = |at: usize| i32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
+    let body = buf[12..total - 2].to_vec();
+    Ok(Some((
+        Packet {
+            id: int(4),
+            kind: int(8),
+            body,
+        },
+        total,
+    )))
+}
+
+/// Why an RCON exchange failed. Never includes the password.
+#[derive(Debug)]
+pub enum Error {
+    /// The TCP connection could not be made.
+    Connect { addr: String, source: io::Error },
+    /// The server answered the auth with -1.
+    WrongPassword { addr: String },
+    /// No reply within the timeout; the connection may still be good (a
+    /// save blocks RCON for seconds).
+    Timeout,
+    /// The server closed the connection or it broke.
+    Closed(String),
+    /// Bytes that are not RCON.
+    Protocol(String),
+    /// A command we refuse to send.
+    BadCommand(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Connect { addr, source } => write!(
+                f,
+                "cannot connect to RCON at {addr}: {source} (is Factorio running with --rcon-port and --rcon-password?)"
+            ),
+            Error::WrongPassword { addr } => write!(
+                f,
+                "wrong RCON password for {addr} (rcon_password must equal Factorio's --rcon-password)"
+            ),
+            Error::Timeout => f.write_str("no RCON reply in time (the game may be saving)"),
+            Error::Closed(why) => write!(f, "RCON connection lost: {why}"),
+            Error::Protocol(why) => write!(f, "RCON protocol error: {why}"),
+            Error::BadCommand(why) => write!(f, "command not sent: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// One authenticated RCON connection.
+pub struct Client {
+    stream: TcpStream,
+    next_id: i32,
+    buf: Vec<u8>,
+    timeout: Duration,
+}
+
+impl Client {
+    /// Connects to `addr` (`host:port`) and authenticates. `timeout` bounds
+    /// the connect, the auth and each command.
+    pub fn connect(addr: &str, password: &Secret, timeout: Duration) -> Result<Self, Error> {
+        let connect_err = |source| Error::Connect {
+            addr: addr.to_owned(),
+            source,
+        };
+        let sockets = addr.to_socket_addrs().map_err(connect_err)?;
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+        let mut stream = None;
+        for socket in sockets {
+            match TcpStream::connect_timeout(&socket, timeout) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let stream = stream.ok_or_else(|| connect_err(last))?;
+        stream.set_nodelay(true).map_err(connect_err)?;
+        stream
+            .set_write_timeout(Some(timeout))
+            .map_err(connect_err)?;
+        let mut client = Self {
+            stream,
+            next_id: 1,
+            buf: Vec::new(),
+            timeout,
+        };
+        let id = client.take_id();
+        client.send(id, SERVERDATA_AUTH, password.expose().as_bytes())?;
+        let reply = client.read_packet(Instant::now() + timeout)?;
+        if reply.kind != SERVERDATA_AUTH_RESPONSE {
+            return Err(Error::Protocol(format!(
+                "expected an auth response, got type {}",
+                reply.kind
+            )));
+        }
+        if reply.id == -1 {
+            return Err(Error::WrongPassword {
+                addr: addr.to_owned(),
+            });
+        }
+        if reply.id != id {
+            return Err(Error::Protocol(format!(
+                "auth response for id {} instead of {id}",
+                reply.id
+            )));
+        }
+        Ok(client)
+    }
+
+    fn take_id(&mut self) -> i32 {
+        let id = self.next_id;
+        // Stay positive and skip 0 when wrapping after two billion commands.
+        self.next_id = if self.next_id == i32::MAX {
+            1
+        } else {
+            self.next_id + 1
+        };
+        id
+    }
+
+    /// Runs `command` and returns Factorio's reply text.
+    pub fn exec(&mut self, command: &str) -> Result<String, Error> {
+        if command.len() > MAX_COMMAND {
+            return Err(Error::BadCommand(format!(
+                "{} bytes is over the {MAX_COMMAND}-byte limit Factorio accepts",
+                command.len()
+            )));
+        }
+        if command.contains('\0') {
+            return Err(Error::BadCommand("it contains a NUL byte".to_owned()));
+        }
+        let id = self.take_id();
+        self.send(id, SERVERDATA_EXECCOMMAND, command.as_bytes())?;
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let packet = self.read_packet(deadline)?;
+            // Older ids are late replies to commands that timed out.
+            if packet.id == id {
+                return Ok(String::from_utf8_lossy(&packet.body).into_owned());
+            }
+        }
+    }
+
+    fn send(&mut self, id: i32, kind: i32, body: &[u8]) -> Result<(), Error> {
+        self.stream
+            .write_all(&encode(id, kind, body))
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout,
+                _ => Error::Closed(e.to_string()),
+            })
+    }
+
+    fn read_packet(&mut self, deadline: Instant) -> Result<Packet, Error> {
+        let mut chunk = [0u8; 8192];
+        loop {
+            if let Some((packet, used)) = decode(&self.buf)? {
+                self.buf.drain(..used);
+                return Ok(packet);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Timeout);
+            }
+            self.stream
+                .set_read_timeout(Some(left))
+                .map_err(|e| Error::Closed(e.to_string()))?;
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(Error::Closed("the server closed the connection".to_owned())),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(Error::Timeout);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::Closed(e.to_string())),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packets_round_trip_and_partial_input_waits() {
+        let bytes = encode(7, SERVERDATA_EXECCOMMAND, b"/time");
+        assert_eq!(bytes.len(), 4 + 10 + 5);
+        assert_eq!(&bytes[..4], &15i32.to_le_bytes());
+        for cut in 0..bytes.len() {
+            assert_eq!(
+                decode(&bytes[..cut]).expect("valid prefix"),
+                None,
+                "cut at {cut}"
+            );
+        }
+        let (p, used) = decode(&bytes).expect("valid").expect("complete");
+        assert_eq!(
+            (p.id, p.kind, p.body.as_slice(), used),
+            (7, SERVERDATA_EXECCOMMAND, &b"/time"[..], bytes.len())
+        );
+    }
+
+    #[test]
+    fn lying_lengths_are_refused() {
+        for size in [-1i32, 0, 9, (MAX_PACKET + 1) as i32] {
+            let mut bytes = size.to_le_bytes().to_vec();
+            bytes.extend_from_slice(&[0; 16]);
+            assert!(
+                matches!(decode(&bytes), Err(Error::Protocol(_))),
+                "size {size}"
+            );
+        }
+    }
+}
