@@ -4,6 +4,7 @@
 //! integration tests and benchmarks drive the same code. docs/ARCHITECTURE.md
 //! is the map.
 
+pub mod alerts;
 pub mod app;
 pub mod checkpoint;
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod patterns;
 pub mod rcon;
 pub mod route;
 pub mod secret;
+pub mod stats;
 pub mod tail;
 pub mod watch;
 pub mod yaml;
