@@ -254,6 +254,103 @@ impl Client {
     }
 }
 
+/// A command for a server's RCON thread, answered on `reply`.
+pub struct Request {
+    pub command: String,
+    pub reply: crossbeam_channel::Sender<Result<String, Error>>,
+}
+
+/// How the RCON thread reaches its server.
+pub struct Target {
+    /// `host:port`, for connecting and for messages (never the password).
+    pub addr: String,
+    pub password: Secret,
+    /// Connect, auth and per-command timeout.
+    pub timeout: Duration,
+}
+
+/// Backoff between connection attempts: 1 s doubling to 60 s, with jitter.
+const RECONNECT_MIN: Duration = Duration::from_secs(1);
+const RECONNECT_MAX: Duration = Duration::from_secs(60);
+
+/// The body of an `rcon/<server>` thread: owns the one connection to the
+/// server and runs requests in the order they arrive, from the stats poller
+/// and from Discord alike. While the server cannot be reached, requests
+/// are answered at once with the error (nobody waits on a dead server) and
+/// the connection is retried with backoff; a wrong password is reported
+/// once and retried at the slowest pace, so the server is not hammered.
+pub fn serve(
+    target: &Target,
+    requests: &crossbeam_channel::Receiver<Request>,
+    shutdown: &crossbeam_channel::Receiver<()>,
+) {
+    let mut client: Option<Client> = None;
+    let mut failures = 0u32;
+    let mut retry_at = Instant::now();
+    let mut reported = false;
+    let mut rng = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0x2545_f491, |d| d.as_nanos() as u64)
+        | 1;
+    loop {
+        if client.is_none() && Instant::now() >= retry_at {
+            match Client::connect(&target.addr, &target.password, target.timeout) {
+                Ok(c) => {
+                    if failures > 0 {
+                        log::info!("RCON connected to {} again", target.addr);
+                    }
+                    client = Some(c);
+                    failures = 0;
+                    reported = false;
+                }
+                Err(e) => {
+                    failures += 1;
+                    let wrong_password = matches!(e, Error::WrongPassword { .. });
+                    let base = if wrong_password {
+                        RECONNECT_MAX
+                    } else {
+                        RECONNECT_MIN
+                            .saturating_mul(1 << failures.min(7).saturating_sub(1))
+                            .min(RECONNECT_MAX)
+                    };
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    let jitter = (rng >> 11) as f64 / (1u64 << 53) as f64;
+                    let wait = base / 2 + base.mul_f64(jitter / 2.0);
+                    retry_at = Instant::now() + wait;
+                    if !std::mem::replace(&mut reported, true) {
+                        log::warn!("{e}; retrying (every {}s at most)", RECONNECT_MAX.as_secs());
+                    }
+                }
+            }
+        }
+        let wait = if client.is_some() {
+            Duration::from_secs(3600)
+        } else {
+            retry_at.saturating_duration_since(Instant::now())
+        };
+        crossbeam_channel::select! {
+            recv(shutdown) -> _ => return,
+            recv(requests) -> request => {
+                let Ok(request) = request else { return };
+                let result = match client.as_mut() {
+                    Some(c) => c.exec(&request.command),
+                    None => Err(Error::Closed(format!("not connected to {}; retrying", target.addr))),
+                };
+                let broken = matches!(&result, Err(Error::Closed(_) | Error::Protocol(_)));
+                if broken && client.take().is_some() {
+                    log::warn!("RCON connection to {} lost; reconnecting", target.addr);
+                    failures = 1;
+                    retry_at = Instant::now();
+                }
+                let _ = request.reply.send(result);
+            }
+            default(wait) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

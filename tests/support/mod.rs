@@ -87,4 +87,5 @@ pub fn signal(child: &Child, signal: &str) {
 pub mod daemon;
 pub mod discord;
 pub mod openapi;
+pub mod rcon;
 pub mod rng;

@@ -1,0 +1,164 @@
+//! The RCON client and the per-server RCON thread against the fake Factorio
+//! RCON server (tests/support/rcon.rs): real TCP on loopback, Factorio's
+//! framing, faults on demand.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, unbounded};
+use factorio_isr::rcon::{Client, Error, Request, Target, serve};
+use factorio_isr::secret::Secret;
+use support::rcon::FakeRcon;
+
+const PASSWORD: &str = "rcon-test-password";
+
+fn connect(fake: &FakeRcon, timeout: Duration) -> Result<Client, Error> {
+    Client::connect(&fake.addr().to_string(), &Secret::new(PASSWORD), timeout)
+}
+
+#[test]
+fn auth_ok_and_wrong_password() {
+    let fake = FakeRcon::start(PASSWORD);
+    let mut client = connect(&fake, Duration::from_secs(5)).expect("auth ok");
+    assert_eq!(client.exec("/version").expect("reply").trim(), "2.0.28");
+    let wrong = Client::connect(
+        &fake.addr().to_string(),
+        &Secret::new("nope"),
+        Duration::from_secs(5),
+    );
+    let err = wrong.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.starts_with(&format!("wrong RCON password for {}", fake.addr())),
+        "{err}"
+    );
+    assert!(!err.contains("nope") && !err.contains(PASSWORD));
+}
+
+#[test]
+fn a_100_kb_reply_and_a_reply_split_across_reads() {
+    let fake = FakeRcon::start(PASSWORD);
+    let mut client = connect(&fake, Duration::from_secs(5)).expect("auth ok");
+    fake.big_reply(100 * 1024);
+    assert_eq!(
+        client.exec("/players").expect("big reply").len(),
+        100 * 1024
+    );
+    fake.split_writes(true);
+    let time = client.exec("/time").expect("split reply");
+    assert!(time.contains("second"), "{time}");
+}
+
+/// A save blocks RCON for seconds: with a timeout longer than the stall the
+/// reply comes; with a shorter one the command times out, the connection
+/// stays usable, and the late reply is not mistaken for the next one.
+#[test]
+fn a_stall_then_the_answer_and_late_replies_are_dropped() {
+    let fake = FakeRcon::start(PASSWORD);
+    let mut patient = connect(&fake, Duration::from_secs(20)).expect("auth ok");
+    fake.stall_next(Duration::from_secs(15));
+    assert_eq!(
+        patient.exec("/version").expect("after the stall").trim(),
+        "2.0.28"
+    );
+
+    let mut hasty = connect(&fake, Duration::from_secs(1)).expect("auth ok");
+    fake.stall_next(Duration::from_secs(2));
+    assert!(matches!(hasty.exec("/seed"), Err(Error::Timeout)));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        hasty.exec("/version").expect("the right reply").trim(),
+        "2.0.28"
+    );
+}
+
+#[test]
+fn a_drop_mid_reply_is_a_lost_connection() {
+    let fake = FakeRcon::start(PASSWORD);
+    let mut client = connect(&fake, Duration::from_secs(5)).expect("auth ok");
+    fake.drop_next();
+    assert!(matches!(client.exec("/time"), Err(Error::Closed(_))));
+}
+
+#[test]
+fn commands_too_long_or_with_nul_are_refused() {
+    let fake = FakeRcon::start(PASSWORD);
+    let mut client = connect(&fake, Duration::from_secs(5)).expect("auth ok");
+    assert!(matches!(
+        client.exec(&"x".repeat(4001)),
+        Err(Error::BadCommand(_))
+    ));
+    assert!(matches!(
+        client.exec("hi\0there"),
+        Err(Error::BadCommand(_))
+    ));
+    assert!(fake.commands().is_empty(), "nothing reached the server");
+}
+
+fn ask(requests: &crossbeam_channel::Sender<Request>, command: &str) -> Result<String, Error> {
+    let (tx, rx) = bounded(1);
+    requests
+        .send(Request {
+            command: command.to_owned(),
+            reply: tx,
+        })
+        .expect("thread alive");
+    rx.recv_timeout(Duration::from_secs(30)).expect("an answer")
+}
+
+/// The RCON thread serves two callers in order over one connection, and
+/// after the server restarts it reconnects by itself.
+#[test]
+fn the_rcon_thread_serves_in_order_and_reconnects() {
+    let fake = FakeRcon::start(PASSWORD);
+    let target = Target {
+        addr: fake.addr().to_string(),
+        password: Secret::new(PASSWORD),
+        timeout: Duration::from_secs(5),
+    };
+    let (req_tx, req_rx) = unbounded();
+    let (stop_tx, stop_rx) = bounded::<()>(0);
+    let thread = std::thread::spawn(move || serve(&target, &req_rx, &stop_rx));
+    let callers: Vec<_> = (0..2)
+        .map(|c| {
+            let tx = req_tx.clone();
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    ask(&tx, &format!("caller{c} message {i}")).expect("chat accepted");
+                }
+            })
+        })
+        .collect();
+    for c in callers {
+        c.join().expect("caller");
+    }
+    let chats = fake.chats();
+    assert_eq!(chats.len(), 40);
+    for c in 0..2 {
+        let mine: Vec<&String> = chats
+            .iter()
+            .filter(|m| m.starts_with(&format!("caller{c} ")))
+            .collect();
+        let want: Vec<String> = (0..20).map(|i| format!("caller{c} message {i}")).collect();
+        assert_eq!(
+            mine,
+            want.iter().collect::<Vec<_>>(),
+            "each caller's commands in order"
+        );
+    }
+    assert_eq!(fake.connections(), 1, "one persistent connection");
+
+    fake.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        match ask(&req_tx, "/version") {
+            Ok(v) => break v,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            Err(e) => panic!("no reconnect: {e}"),
+        }
+    };
+    assert_eq!(answer.trim(), "2.0.28");
+    assert_eq!(fake.lua_commands(), Vec::<String>::new(), "no Lua was sent");
+    drop(stop_tx);
+    thread.join().expect("the RCON thread stops on shutdown");
+}
