@@ -14,12 +14,15 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, select};
 
+use crate::alerts::Thresholds;
 use crate::checkpoint::{self, StateDir};
 use crate::config::{Config, Mode, Server, StartAt, Watch};
 use crate::discord::delivery::Delivery;
 use crate::discord::rest::Rest;
 use crate::follow::{FollowJob, SAFETY_CHECK};
+use crate::monitor::{MonitorJob, UNREACHABLE_AFTER};
 use crate::patterns::{self, PatternSet};
+use crate::rcon;
 use crate::tail::{Follower, Start};
 use crate::watch::{self, Target};
 use crate::yaml::Problems;
@@ -32,6 +35,8 @@ const EVENT_QUEUE: usize = 1024;
 /// How often the daemon marks itself alive in the state dir, which tells
 /// the next start how long the bridge was down.
 const ALIVE_INTERVAL: Duration = Duration::from_secs(60);
+/// RCON connect, auth and per-command timeout: long enough for a save.
+const RCON_TIMEOUT: Duration = Duration::from_secs(10);
 /// Stack for our threads: they hold no large buffers on the stack.
 const STACK_SIZE: usize = 256 * 1024;
 
@@ -194,6 +199,39 @@ pub fn run(config: Config) -> Result<(), Error> {
     })?;
     for (name, job) in jobs {
         threads.spawn(&name, move || job.run())?;
+    }
+    for server in &config.servers {
+        let Some(rcon) = &server.rcon else { continue };
+        let (req_tx, req_rx) = crossbeam_channel::unbounded();
+        let target = rcon::Target {
+            addr: format!("{}:{}", rcon.host, rcon.port),
+            password: rcon.password.clone(),
+            timeout: RCON_TIMEOUT,
+        };
+        let stop = shutdown_rx.clone();
+        threads.spawn(&format!("rcon/{}", server.id), move || {
+            rcon::serve(&target, &req_rx, &stop);
+            Ok(())
+        })?;
+        if server.stats.enabled {
+            let job = MonitorJob {
+                server_id: server.id.clone(),
+                server_name: server.name.clone(),
+                thresholds: Thresholds {
+                    warning: server.stats.ups_warning_threshold,
+                    recover: server.stats.ups_recover_threshold,
+                    samples: server.stats.alert_samples,
+                    cooldown: server.stats.alert_cooldown,
+                    unreachable_after: UNREACHABLE_AFTER,
+                },
+                interval: server.stats.collect_interval,
+                rcon: req_tx,
+                rcon_timeout: RCON_TIMEOUT,
+                events: events_tx.clone(),
+                shutdown: shutdown_rx.clone(),
+            };
+            threads.spawn(&format!("alerts/{}", server.id), move || job.run())?;
+        }
     }
     drop(events_tx);
     drop(shutdown_rx);

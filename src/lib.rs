@@ -16,6 +16,7 @@ pub mod expand;
 pub mod factorio;
 pub mod follow;
 pub mod logging;
+pub mod monitor;
 pub mod patterns;
 pub mod rcon;
 pub mod route;

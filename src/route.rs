@@ -96,6 +96,9 @@ pub fn check(config: &Config, sets: &[PatternSet]) -> Vec<Problem> {
             .map(|p| (p.kind, p.route.as_deref()))
             .collect();
         kinds.insert((Kind::Notice, None));
+        if server.rcon.is_some() && server.stats.enabled {
+            kinds.insert((Kind::Alert, None));
+        }
         for (kind, route) in kinds {
             if destination(config, server, kind, route).is_none() {
                 problems.push(problem(

@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// Wall time over which the slope is taken.
+/// Wall time over which the slope is taken by default.
 pub const WINDOW: Duration = Duration::from_secs(60);
 /// A map age unchanged this long means the game is paused. A game slower
 /// than 60 / 15 = 4 UPS (one game second per 15 wall seconds) reads as
@@ -31,8 +31,9 @@ pub struct Reading {
     pub paused: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct UpsEstimator {
+    window: Duration,
     /// (when, map age in game seconds), oldest first.
     samples: VecDeque<(Instant, u64)>,
     ema: Option<f64>,
@@ -41,7 +42,30 @@ pub struct UpsEstimator {
     paused: bool,
 }
 
+impl Default for UpsEstimator {
+    fn default() -> Self {
+        Self::new(WINDOW)
+    }
+}
+
 impl UpsEstimator {
+    /// An estimator whose slope spans `window` of wall time; its rounding
+    /// error is at most `2 * 60 / window` UPS.
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window,
+            samples: VecDeque::new(),
+            ema: None,
+            still_since: None,
+            paused: false,
+        }
+    }
+
+    /// The error bound of this estimator's UPS, from `/time`'s rounding.
+    pub fn error_bound(&self) -> f64 {
+        2.0 * 60.0 / self.window.as_secs_f64()
+    }
+
     /// Adds a `/time` reading taken at `now`.
     pub fn add(&mut self, now: Instant, game_seconds: u64) -> Reading {
         let changed = self.samples.back().is_none_or(|(_, g)| *g != game_seconds);
@@ -63,7 +87,7 @@ impl UpsEstimator {
             && self
                 .samples
                 .front()
-                .is_some_and(|(t, _)| now.duration_since(*t) > WINDOW)
+                .is_some_and(|(t, _)| now.duration_since(*t) > self.window)
         {
             self.samples.pop_front();
         }
@@ -83,8 +107,10 @@ impl UpsEstimator {
                 paused: true,
             };
         }
+        // No estimate until the samples span half the window: a slope over a
+        // second or two of one-second readings says nothing.
         let ups = match (self.samples.front(), self.samples.back()) {
-            (Some((t0, g0)), Some((t1, g1))) if t1 > t0 => {
+            (Some((t0, g0)), Some((t1, g1))) if t1.duration_since(*t0) >= self.window / 2 => {
                 let wall = t1.duration_since(*t0).as_secs_f64();
                 Some((g1 - g0) as f64 * 60.0 / wall)
             }

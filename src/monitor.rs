@@ -1,0 +1,176 @@
+//! The body of an `alerts/<server>` thread: poll the game over RCON every
+//! `collect_interval_seconds` with commands that run no Lua, estimate UPS,
+//! and turn what the alert state machine decides into `alert` events.
+//!
+//! Only `/time` is asked: the map age gives UPS and, by its absence, tells
+//! that the server is unreachable. A timeout (the game is saving) is
+//! neither a sample nor a failure.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded, select};
+
+use crate::alerts::{Alert, AlertState, Observation, Thresholds};
+use crate::discord::format::escape_markdown;
+use crate::event::{Event, Kind, Position};
+use crate::factorio::parse_map_age;
+use crate::rcon::{Error, Request};
+use crate::stats::UpsEstimator;
+
+/// Failed polls in a row before "unreachable" is posted.
+pub const UNREACHABLE_AFTER: u32 = 3;
+
+/// Events that come from no follower carry this source: nothing to
+/// acknowledge.
+pub const NO_SOURCE: usize = usize::MAX;
+
+pub struct MonitorJob {
+    pub server_id: Arc<str>,
+    pub server_name: String,
+    pub thresholds: Thresholds,
+    pub interval: Duration,
+    pub rcon: Sender<Request>,
+    /// How long to wait for the RCON thread's answer.
+    pub rcon_timeout: Duration,
+    pub events: Sender<Event>,
+    pub shutdown: Receiver<()>,
+}
+
+impl MonitorJob {
+    /// The UPS window for a polling interval: several samples, within sane
+    /// bounds (the error bound shrinks as the window grows).
+    pub fn window(interval: Duration) -> Duration {
+        (interval * 6).clamp(Duration::from_secs(20), Duration::from_secs(180))
+    }
+
+    pub fn run(self) -> Result<(), String> {
+        let mut estimator = UpsEstimator::new(Self::window(self.interval));
+        let mut state = AlertState::default();
+        let mut next = Instant::now();
+        loop {
+            select! {
+                recv(self.shutdown) -> _ => return Ok(()),
+                default(next.saturating_duration_since(Instant::now())) => {}
+            }
+            next += self.interval;
+            let now = Instant::now();
+            let observation = match self.ask("/time") {
+                Ok(text) => match parse_map_age(&text) {
+                    Some(age) => {
+                        let reading = estimator.add(now, age);
+                        reading.ups_ema.map(|ups| Observation::Ups {
+                            ups,
+                            paused: reading.paused,
+                        })
+                    }
+                    None => {
+                        log::warn!("unexpected /time output from {}: {text:?}", self.server_id);
+                        None
+                    }
+                },
+                Err(Error::Timeout) => None,
+                Err(e) => {
+                    log::debug!("poll of {} failed: {e}", self.server_id);
+                    Some(Observation::Unreachable)
+                }
+            };
+            let Some(observation) = observation else {
+                continue;
+            };
+            if let Some(alert) = state.observe(&self.thresholds, observation, now) {
+                let event = self.event(&alert);
+                log::info!("alert for {}: {}", self.server_id, event.content);
+                select! {
+                    send(self.events, event) -> sent => if sent.is_err() { return Ok(()) },
+                    recv(self.shutdown) -> _ => return Ok(()),
+                }
+            }
+        }
+    }
+
+    fn ask(&self, command: &str) -> Result<String, Error> {
+        let (tx, rx) = bounded(1);
+        let request = Request {
+            command: command.to_owned(),
+            reply: tx,
+        };
+        self.rcon
+            .send(request)
+            .map_err(|_| Error::Closed("the RCON thread stopped".to_owned()))?;
+        rx.recv_timeout(self.rcon_timeout + Duration::from_secs(1))
+            .unwrap_or(Err(Error::Timeout))
+    }
+
+    fn event(&self, alert: &Alert) -> Event {
+        let name = escape_markdown(&self.server_name);
+        let content = match alert {
+            Alert::LowUps { ups, threshold } => {
+                format!(
+                    "⚠️ **{name}**: UPS is {ups:.1}, below {threshold} (the game is running slow)"
+                )
+            }
+            Alert::UpsRecovered { ups, lasted } => {
+                format!(
+                    "✅ **{name}**: UPS is back to {ups:.1} after {}",
+                    duration(*lasted)
+                )
+            }
+            Alert::Unreachable { failures } => {
+                format!("🔌 **{name}** is unreachable over RCON ({failures} polls failed)")
+            }
+            Alert::Reachable { down_for } => {
+                format!(
+                    "✅ **{name}** is reachable again after {}",
+                    duration(*down_for)
+                )
+            }
+        };
+        let id = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Event {
+            server: self.server_id.clone(),
+            kind: Kind::Alert,
+            pattern: Arc::from("alert"),
+            route: None,
+            fields: Vec::new(),
+            content,
+            position: Position {
+                source: NO_SOURCE,
+                seq: 0,
+            },
+            id,
+        }
+    }
+}
+
+/// "7 min", "1 h 5 min", "42 s".
+pub fn duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min", s / 60),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_speech() {
+        assert_eq!(duration(Duration::from_secs(42)), "42 s");
+        assert_eq!(duration(Duration::from_secs(420)), "7 min");
+        assert_eq!(duration(Duration::from_secs(3900)), "1 h 5 min");
+        assert_eq!(
+            MonitorJob::window(Duration::from_secs(1)),
+            Duration::from_secs(20)
+        );
+        assert_eq!(
+            MonitorJob::window(Duration::from_secs(30)),
+            Duration::from_secs(180)
+        );
+    }
+}

@@ -1,0 +1,115 @@
+//! Stats and alerts end to end: UPS measured from `/time` against the fake
+//! Factorio RCON server, and the daemon posting a low-UPS alert and its
+//! recovery to the fake Discord, with no Lua ever sent.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use factorio_isr::factorio::parse_map_age;
+use factorio_isr::rcon::Client;
+use factorio_isr::secret::Secret;
+use factorio_isr::stats::UpsEstimator;
+use support::daemon::Workspace;
+use support::discord::{FakeDiscord, TOKEN};
+use support::rcon::FakeRcon;
+
+const PASSWORD: &str = "rcon-test-password";
+
+/// The fake ages its map at 60 and at 30 UPS; after one window of samples
+/// taken once a second, the measured EMA is within the estimator's
+/// documented bound (2 * 60 / window) of the truth.
+#[test]
+fn ups_from_the_map_age_is_within_the_documented_bound() {
+    let runs: Vec<_> = [60.0, 30.0]
+        .into_iter()
+        .map(|ups| {
+            std::thread::spawn(move || {
+                let fake = FakeRcon::start(PASSWORD);
+                fake.set_ups(ups);
+                let mut client = Client::connect(
+                    &fake.addr().to_string(),
+                    &Secret::new(PASSWORD),
+                    Duration::from_secs(5),
+                )
+                .expect("auth");
+                let window = Duration::from_secs(20);
+                let mut est = UpsEstimator::new(window);
+                let start = Instant::now();
+                let mut last = None;
+                while start.elapsed() < window + Duration::from_secs(3) {
+                    let age =
+                        parse_map_age(&client.exec("/time").expect("time")).expect("a map age");
+                    last = est.add(Instant::now(), age).ups_ema;
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                let got = last.expect("an estimate after a window");
+                assert!(
+                    (got - ups).abs() <= est.error_bound(),
+                    "{ups} UPS measured as {got} (bound {})",
+                    est.error_bound()
+                );
+                assert!(fake.lua_commands().is_empty());
+            })
+        })
+        .collect();
+    for r in runs {
+        r.join().expect("measurement");
+    }
+}
+
+/// Daemon + fake RCON at 30 UPS + fake Discord: exactly one low-UPS alert
+/// in the alert channel; back at 60 UPS, exactly one recovery. No command
+/// that reached the game contained Lua.
+#[test]
+fn low_ups_alert_then_recovery() {
+    let fake = FakeDiscord::start();
+    let game = FakeRcon::start(PASSWORD);
+    game.set_ups(30.0);
+    let ws = Workspace::new();
+    std::fs::write(ws.log(), "").expect("log");
+    let base = format!("\"{}\"", fake.api_base());
+    let token = format!("\"{TOKEN}\"");
+    let port = game.port().to_string();
+    let password = format!("\"{PASSWORD}\"");
+    let config = ws.config_with_discord(
+        &[("bot_token", &token), ("api_base", &base)],
+        &[
+            ("rcon_host", "127.0.0.1"),
+            ("rcon_port", &port),
+            ("rcon_password", &password),
+            ("collect_interval_seconds", "1"),
+            ("alert_samples", "2"),
+            ("ups_warning_threshold", "45"),
+            ("ups_recover_threshold", "50"),
+            ("alert_cooldown_seconds", "0"),
+            ("alert_channel_id", "\"1100000000000000009\""),
+        ],
+    );
+    let mut run = ws.start(&config);
+    let alerts = "channel:1100000000000000009";
+    let low = fake.wait_for_messages(alerts, 1, Duration::from_secs(60));
+    assert_eq!(low.len(), 1, "one alert");
+    assert!(
+        low[0].content.contains("UPS is") && low[0].content.contains("below 45"),
+        "{}",
+        low[0].content
+    );
+    game.set_ups(60.0);
+    let both = fake.wait_for_messages(alerts, 2, Duration::from_secs(90));
+    assert_eq!(both.len(), 2, "then one recovery");
+    assert!(
+        both[1].content.contains("UPS is back to"),
+        "{}",
+        both[1].content
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(fake.messages(alerts).len(), 2, "no more alerts");
+    assert_eq!(run.stop(), 0);
+    assert!(
+        game.commands().iter().all(|c| c == "/time"),
+        "only /time was asked: {:?}",
+        game.commands()
+    );
+    assert!(game.lua_commands().is_empty());
+}
