@@ -35,6 +35,7 @@
 //! a request on one after the drop gets no answer, so simulate an outage
 //! with [`FakeDiscord::fail_for`] instead.
 
+use super::join_all;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
@@ -423,18 +424,6 @@ impl Drop for FakeDiscord {
         // after `shutting_down` was set answers at once.
         let late = std::mem::take(&mut self.shared.state_even_if_poisoned().late_answers);
         join_all(late);
-    }
-}
-
-/// Joins every thread; re-raises the first panic unless the test is
-/// failing already.
-fn join_all(handles: Vec<JoinHandle<()>>) {
-    for handle in handles {
-        if let Err(panic) = handle.join()
-            && !thread::panicking()
-        {
-            std::panic::resume_unwind(panic);
-        }
     }
 }
 

@@ -89,3 +89,15 @@ pub mod discord;
 pub mod openapi;
 pub mod rcon;
 pub mod rng;
+
+/// Joins every thread of a fake server; re-raises the first panic unless
+/// the test is failing already.
+pub fn join_all(handles: Vec<std::thread::JoinHandle<()>>) {
+    for handle in handles {
+        if let Err(panic) = handle.join()
+            && !std::thread::panicking()
+        {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}

@@ -29,6 +29,7 @@
 //! [`FakeRcon::restart`] drops the connections but keeps listening on the
 //! same port.
 
+use super::join_all;
 use std::io::{self, Read, Write};
 use std::mem;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -464,18 +465,6 @@ impl Drop for FakeRcon {
         // Taken after the acceptor is done, so no handler is missed.
         let handlers = mem::take(&mut self.shared.state_even_if_poisoned().handlers);
         join_all(handlers);
-    }
-}
-
-/// Joins every thread; re-raises the first panic unless the test is
-/// failing already.
-fn join_all(handles: Vec<JoinHandle<()>>) {
-    for handle in handles {
-        if let Err(panic) = handle.join()
-            && !thread::panicking()
-        {
-            std::panic::resume_unwind(panic);
-        }
     }
 }
 
