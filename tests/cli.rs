@@ -4,13 +4,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{Daemon, command, root, signal};
+use support::{Daemon, command, lines_of, root, signal};
 
 /// How long to wait for output that should come at once; generous so a
 /// loaded CI machine does not fail the test, never a performance claim.
@@ -38,19 +38,6 @@ fn example_dir() -> tempfile::TempDir {
     dir
 }
 
-/// Lines of a child's pipe, delivered over a channel as they arrive.
-fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
 fn next_json(rx: &mpsc::Receiver<String>) -> serde_json::Value {
     let line = rx.recv_timeout(PATIENCE).expect("a message line in time");
     serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
@@ -70,18 +57,6 @@ fn start(
     let out = lines_of(child.stdout.take().expect("stdout"));
     let err = lines_of(child.stderr.take().expect("stderr"));
     (Daemon(child), out, err)
-}
-
-/// Waits for the child to exit, up to `limit`.
-fn wait_exit(daemon: &mut Daemon, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(status) = daemon.0.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 const EXAMPLE_CONTENTS: &[&str] = &[
@@ -136,7 +111,9 @@ fn bundled_example_dry_run_prints_follows_and_stops_cleanly() {
     );
 
     signal(&daemon.0, "TERM");
-    let status = wait_exit(&mut daemon, Duration::from_secs(5)).expect("exits after SIGTERM");
+    let status = daemon
+        .wait_exit(Duration::from_secs(5))
+        .expect("exits after SIGTERM");
     assert_eq!(status.code(), Some(0));
     let logs: Vec<String> = err.try_iter().collect();
     assert!(logs.iter().any(|l| l.contains("dry run")), "{logs:#?}");
@@ -182,7 +159,9 @@ fn sigint_stops_and_missing_file_is_awaited_then_followed() {
         "👋 **newcomer** joined the game"
     );
     signal(&daemon.0, "INT");
-    let status = wait_exit(&mut daemon, Duration::from_secs(5)).expect("exits after SIGINT");
+    let status = daemon
+        .wait_exit(Duration::from_secs(5))
+        .expect("exits after SIGINT");
     assert_eq!(status.code(), Some(0));
     let waits = err.try_iter().filter(|l| l.contains("waiting for")).count();
     assert_eq!(waits, 0, "the wait is logged once, not repeated");
@@ -455,7 +434,9 @@ fn bot_mode_starts_without_printing_the_token() {
         );
     }
     signal(&daemon.0, "TERM");
-    let status = wait_exit(&mut daemon, Duration::from_secs(5)).expect("exits after SIGTERM");
+    let status = daemon
+        .wait_exit(Duration::from_secs(5))
+        .expect("exits after SIGTERM");
     assert_eq!(status.code(), Some(0));
     logs.extend(err.try_iter());
     let all = logs.join("\n") + &out.try_iter().collect::<String>();

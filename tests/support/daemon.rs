@@ -342,7 +342,7 @@ impl Run {
             (None, None)
         };
         let out = read_stdout(child.stdout.take().expect("stdout is piped"), wait);
-        let err = read_lines(child.stderr.take().expect("stderr is piped"));
+        let err = super::lines_of(child.stderr.take().expect("stderr is piped"));
         Self {
             daemon: Daemon(child),
             out,
@@ -447,16 +447,7 @@ impl Run {
 
     /// Waits up to `limit` for the process to exit.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.daemon.0.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.daemon.wait_exit(limit)
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -600,26 +591,6 @@ fn read_stdout(pipe: ChildStdout, wait: Option<Receiver<()>>) -> Receiver<Out> {
             }
         })
         .expect("spawn the stdout reader");
-    rx
-}
-
-/// Lines of a pipe on a channel, decoded lossily; the channel closes at EOF.
-fn read_lines(pipe: impl std::io::Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("daemon-stderr".into())
-        .spawn(move || {
-            let mut reader = BufReader::new(pipe);
-            let mut buf = Vec::new();
-            while matches!(reader.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
-                let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
-                buf.clear();
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        })
-        .expect("spawn the stderr reader");
     rx
 }
 

@@ -69,6 +69,22 @@ pub fn command(dir: &Path) -> Command {
 /// Kills the child when dropped, so a failing test leaves no daemon behind.
 pub struct Daemon(pub Child);
 
+impl Daemon {
+    /// Waits for the child to exit, up to `limit`.
+    pub fn wait_exit(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -100,4 +116,26 @@ pub fn join_all(handles: Vec<std::thread::JoinHandle<()>>) {
             std::panic::resume_unwind(panic);
         }
     }
+}
+
+/// The lines of a child's pipe, delivered on a channel as they arrive
+/// (invalid UTF-8 decoded lossily, line ends trimmed).
+pub fn lines_of(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("child-pipe".into())
+        .spawn(move || {
+            let mut reader = std::io::BufReader::new(pipe);
+            let mut buf = Vec::new();
+            while matches!(reader.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
+                let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
+                buf.clear();
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        })
+        .expect("spawn a pipe reader");
+    rx
 }
