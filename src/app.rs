@@ -45,8 +45,9 @@ const STACK_SIZE: usize = 256 * 1024;
 pub enum Error {
     /// Config or pattern files are wrong; exit code 2.
     Config(Problems),
-    /// The requested mode cannot run in this build; exit code 2.
-    Unsupported(String),
+    /// Something the user gave cannot work (an unreadable `SSL_CERT_FILE`,
+    /// a file to replay that does not exist, an unknown server); exit code 2.
+    Setup(String),
     /// Something failed while running; exit code 1.
     Runtime(String),
 }
@@ -55,7 +56,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Config(p) => write!(f, "{p}"),
-            Error::Unsupported(m) | Error::Runtime(m) => f.write_str(m),
+            Error::Setup(m) | Error::Runtime(m) => f.write_str(m),
         }
     }
 }
@@ -91,7 +92,7 @@ pub fn run(config: Config) -> Result<(), Error> {
         Mode::DryRun => None,
         Mode::Bot | Mode::Webhook => Some(
             Rest::new(&config.discord.api_base, config.discord.bot_token.clone())
-                .map_err(Error::Unsupported)?,
+                .map_err(Error::Setup)?,
         ),
     };
     let state = StateDir::open(&config.state_dir).map_err(|e| match e {

@@ -178,7 +178,7 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let code = match e {
-                Error::Config(_) | Error::Unsupported(_) => 2,
+                Error::Config(_) | Error::Setup(_) => 2,
                 Error::Runtime(_) => 1,
             };
             eprintln!("factorio-isr: {e}");
@@ -230,7 +230,7 @@ fn replay(
     let chosen = match (&config, server) {
         (Some(c), Some(id)) => Some(c.server(id).ok_or_else(|| {
             let ids: Vec<&str> = c.servers.iter().map(|s| &*s.id).collect();
-            Error::Unsupported(format!(
+            Error::Setup(format!(
                 "no server `{id}` in the config (servers: {})",
                 ids.join(", ")
             ))
@@ -251,7 +251,7 @@ fn replay(
     };
 
     let input = std::fs::File::open(file)
-        .map_err(|e| Error::Unsupported(format!("cannot open {}: {e}", file.display())))?;
+        .map_err(|e| Error::Setup(format!("cannot open {}: {e}", file.display())))?;
     let mut input = io::BufReader::new(input);
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut scratch = set.scratch();
