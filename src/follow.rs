@@ -271,14 +271,14 @@ impl FollowJob {
         }
     }
 
-    /// Writes the checkpoint if it moved; true when written. A failure is
-    /// logged when it starts, not on every try.
-    fn save(&mut self, tracker: &Tracker, saved: &mut Option<Cursor>) -> bool {
+    /// Writes the checkpoint if it moved. A failure is logged when it
+    /// starts, not on every try.
+    fn save(&mut self, tracker: &Tracker, saved: &mut Option<Cursor>) {
         let Some(cursor) = tracker.committed() else {
-            return false;
+            return;
         };
         if Some(cursor) == *saved {
-            return false;
+            return;
         }
         match self
             .state
@@ -289,7 +289,6 @@ impl FollowJob {
                     log::info!("checkpoints for {} are written again", self.path.display());
                 }
                 *saved = Some(cursor);
-                true
             }
             Err(e) => {
                 if !std::mem::replace(&mut self.save_failing, true) {
@@ -300,7 +299,6 @@ impl FollowJob {
                         self.state.path().display()
                     );
                 }
-                false
             }
         }
     }

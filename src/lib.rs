@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod app;
+pub mod backoff;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;

@@ -288,10 +288,7 @@ pub fn serve(
     let mut failures = 0u32;
     let mut retry_at = Instant::now();
     let mut reported = false;
-    let mut rng = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0x2545_f491, |d| d.as_nanos() as u64)
-        | 1;
+    let mut jitter = crate::backoff::Jitter::seeded();
     loop {
         if client.is_none() && Instant::now() >= retry_at {
             match Client::connect(&target.addr, &target.password, target.timeout) {
@@ -306,18 +303,13 @@ pub fn serve(
                 Err(e) => {
                     failures += 1;
                     let wrong_password = matches!(e, Error::WrongPassword { .. });
-                    let base = if wrong_password {
+                    // A wrong password waits the longest at once.
+                    let min = if wrong_password {
                         RECONNECT_MAX
                     } else {
                         RECONNECT_MIN
-                            .saturating_mul(1 << failures.min(7).saturating_sub(1))
-                            .min(RECONNECT_MAX)
                     };
-                    rng ^= rng << 13;
-                    rng ^= rng >> 7;
-                    rng ^= rng << 17;
-                    let jitter = (rng >> 11) as f64 / (1u64 << 53) as f64;
-                    let wait = base / 2 + base.mul_f64(jitter / 2.0);
+                    let wait = crate::backoff::delay(failures, min, RECONNECT_MAX, jitter.sample());
                     retry_at = Instant::now() + wait;
                     if !std::mem::replace(&mut reported, true) {
                         log::warn!("{e}; retrying (every {}s at most)", RECONNECT_MAX.as_secs());

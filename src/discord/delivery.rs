@@ -27,6 +27,7 @@ use serde_json::json;
 use super::outbox::Outbox;
 use super::ratelimit::RateLimiter;
 use super::rest::{Reply, Rest};
+use crate::backoff::Jitter;
 use crate::config::{Config, Mode};
 use crate::event::{Event, Position};
 use crate::route::{self, Destination};
@@ -49,14 +50,11 @@ pub struct Delivery {
     acks: Vec<Sender<u64>>,
     /// The token was rejected: nothing more is sent.
     halted: bool,
-    rng: u64,
+    jitter: Jitter,
 }
 
 impl Delivery {
     pub fn new(config: Arc<Config>, rest: Rest, acks: Vec<Sender<u64>>) -> Self {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0x9e37_79b9, |d| d.as_nanos() as u64);
         Self {
             config,
             rest,
@@ -64,7 +62,7 @@ impl Delivery {
             outboxes: BTreeMap::new(),
             acks,
             halted: false,
-            rng: seed | 1,
+            jitter: Jitter::seeded(),
         }
     }
 
@@ -216,7 +214,7 @@ impl Delivery {
         self.limiter.sent(counted, now);
         let result = self.rest.post(&url, &body, auth);
         let now = Instant::now();
-        let jitter = self.jitter();
+        let jitter = self.jitter.sample();
         let Some(outbox) = self.outboxes.get_mut(dest) else {
             return;
         };
@@ -249,14 +247,6 @@ impl Delivery {
                 let _ = ack.send(p.seq);
             }
         }
-    }
-
-    /// A number in [0, 1) for backoff jitter (xorshift; nothing to secure).
-    fn jitter(&mut self) -> f64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        (self.rng >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

@@ -162,11 +162,7 @@ impl Outbox {
     /// message again. `jitter` is a random number in [0, 1).
     pub fn failed(&mut self, now: Instant, jitter: f64) -> Duration {
         self.failures += 1;
-        let exp = BACKOFF_BASE
-            .saturating_mul(1 << self.failures.min(16).saturating_sub(1))
-            .min(BACKOFF_MAX);
-        // Half fixed, half random: retries spread out, yet never hammer.
-        let wait = exp / 2 + exp.mul_f64(jitter.clamp(0.0, 1.0) / 2.0);
+        let wait = crate::backoff::delay(self.failures, BACKOFF_BASE, BACKOFF_MAX, jitter);
         self.not_before = Some(now + wait);
         wait
     }
