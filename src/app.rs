@@ -1,11 +1,15 @@
 //! Starting, watching and stopping the daemon's threads.
 //!
-//! `main` hands a validated [`Config`] to [`run`], which builds each server's
-//! pattern set, checks routing, starts one `tail/<server>` thread per
-//! followed file and one delivery thread, then waits for a signal or for a
-//! thread to end. Shutdown drops the shutdown sender: every thread sees its
-//! channel close, the followers stop, the delivery thread drains what is
-//! queued, and all are joined within [`SHUTDOWN_GRACE`].
+//! `main` hands a validated [`Config`] to [`run`]. What lives as long as
+//! the process starts once: the signal thread, the inotify [`Watcher`], the
+//! `http` thread and the [`Health`] they all report to. The rest is one run
+//! of [`Workers`]: the pattern sets, one `tail/<server>` thread per followed
+//! file, the delivery thread, and per server the RCON and monitor threads.
+//! A run ends on a signal or when a thread ends. Stopping drops the shutdown
+//! sender: every thread sees its channel close, the followers stop, the
+//! delivery thread drains what is queued, and all are joined within
+//! [`SHUTDOWN_GRACE`]. SIGHUP stops the run and starts one with the new
+//! config, but only once that config has been checked in full.
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,6 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, select};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::alerts::Thresholds;
 use crate::checkpoint::{self, StateDir};
@@ -20,11 +25,14 @@ use crate::config::{Config, Mode, Server, StartAt, Watch};
 use crate::discord::delivery::Delivery;
 use crate::discord::rest::Rest;
 use crate::follow::{FollowJob, SAFETY_CHECK};
+use crate::health::{Health, Phase};
+use crate::http::Http;
 use crate::monitor::{MonitorJob, UNREACHABLE_AFTER};
+use crate::notify::Notifier;
 use crate::patterns::{self, PatternSet};
 use crate::rcon;
 use crate::tail::{Follower, Start};
-use crate::watch::{self, Target};
+use crate::watch::{Target, Watcher};
 use crate::yaml::Problems;
 use crate::{dryrun, route};
 
@@ -82,180 +90,360 @@ pub fn prepare(config: &Config) -> Result<Vec<PatternSet>, Error> {
     Ok(sets)
 }
 
+/// Loads the config again on SIGHUP.
+pub type Loader<'a> = &'a dyn Fn() -> Result<Config, Problems>;
+
 /// Runs until SIGTERM or SIGINT (then returns `Ok`), or until a thread
-/// fails.
-pub fn run(config: Config) -> Result<(), Error> {
-    let sets = prepare(&config)?;
-    // The REST client is built before anything starts, so a bad
-    // SSL_CERT_FILE is a start-up error.
-    let rest = match config.mode() {
-        Mode::DryRun => None,
-        Mode::Bot | Mode::Webhook => Some(
-            Rest::new(&config.discord.api_base, config.discord.bot_token.clone())
-                .map_err(Error::Setup)?,
-        ),
-    };
-    let state = StateDir::open(&config.state_dir).map_err(|e| match e {
-        checkpoint::Error::Unusable { .. } => Error::Config(Problems(vec![crate::yaml::Problem {
-            file: config.source.clone(),
-            line: None,
-            key: "state_dir".to_owned(),
-            message: e.to_string(),
-        }])),
-        checkpoint::Error::Locked { .. } => Error::Runtime(e.to_string()),
-    })?;
-    let state = Arc::new(state);
-    match config.mode() {
-        Mode::DryRun => log::info!(
-            "dry run: no bot token or webhook URL, so messages are printed on stdout, not sent ({} server(s))",
-            config.servers.len()
-        ),
-        Mode::Bot => log::info!(
-            "posting with the bot token ({} server(s))",
-            config.servers.len()
-        ),
-        Mode::Webhook => log::info!(
-            "posting through the webhook ({} server(s))",
-            config.servers.len()
-        ),
-    }
-    let config = Arc::new(config);
-    let (shutdown_tx, shutdown_rx) = bounded::<()>(0);
-    let (done_tx, done_rx) = crossbeam_channel::unbounded::<(String, Result<(), String>)>();
-    let (events_tx, events_rx) = bounded(EVENT_QUEUE);
-    let mut threads = Threads {
-        handles: Vec::new(),
-        done: done_tx,
-    };
-
+/// fails. SIGHUP loads the config with `load`: a valid one replaces the
+/// running workers (checkpoints carry every follower over, so nothing is
+/// lost or posted twice), an invalid one is logged and ignored.
+pub fn run(config: Config, load: Loader<'_>) -> Result<(), Error> {
+    let health = Arc::new(Health::new());
+    let mut prepared = Prepared::new(config, None)?;
+    let notifier = Notifier::from_env();
     let signals = signal_thread()?;
-
-    // One job per followed file, in config order; its index is its source.
-    let mut jobs = Vec::new();
-    let mut targets = Vec::new();
-    let mut ack_senders = Vec::new();
-    for (server, set) in config.servers.iter().zip(sets) {
-        let set = Arc::new(set);
-        for (index, path) in server.log_paths.iter().enumerate() {
-            let (ack_tx, ack_rx) = crossbeam_channel::unbounded();
-            // Polling followers wait on a channel that never fires; watched
-            // ones get their wake-up channel below.
-            let (wake_tx, wake_rx) = bounded(1);
-            if server.watch == Watch::Auto {
-                let target = Target {
-                    path: path.clone(),
-                    wake: wake_tx,
-                };
-                targets.push((jobs.len(), target, wake_rx));
+    let watcher = Watcher::start();
+    let (http_stop, http_stop_rx) = bounded::<()>(0);
+    let http = match prepared.config.health_bind {
+        Some(addr) => Some(Http::bind(addr).map_err(Error::Setup)?),
+        None => None,
+    };
+    let http = match http {
+        Some(http) => {
+            log::info!(
+                "serving /health, /ready and /metrics on http://{}",
+                http.addr()
+            );
+            let health = health.clone();
+            Some(
+                std::thread::Builder::new()
+                    .name("http".to_owned())
+                    .stack_size(STACK_SIZE)
+                    .spawn(move || http.run(&health, &http_stop_rx))
+                    .map_err(|e| Error::Runtime(format!("cannot start the http thread: {e}")))?,
+            )
+        }
+        None => None,
+    };
+    let result = loop {
+        let workers = Workers::start(prepared, &health, &watcher)?;
+        health.set_phase(Phase::Running);
+        notifier.ready(&workers.summary);
+        match workers.wait(&signals, &notifier, &health, load) {
+            Outcome::Stop(result) => {
+                health.set_phase(Phase::Stopping);
+                notifier.stopping();
+                workers.stop();
+                break result;
             }
-            ack_senders.push(ack_tx);
-            let name = if index == 0 {
-                format!("tail/{}", server.id)
-            } else {
-                format!("tail/{}#{index}", server.id)
-            };
-            let job = FollowJob {
-                server_id: server.id.clone(),
-                server_name: server.name.clone(),
-                set: set.clone(),
-                source: jobs.len(),
-                path: path.clone(),
-                follower: Follower::new(
-                    path,
-                    start_of(&state, server, path),
-                    server.max_line_bytes,
-                ),
-                state: state.clone(),
-                events: events_tx.clone(),
-                acks: ack_rx,
-                wake: crossbeam_channel::never(),
-                idle: server.poll_interval,
-                poll_interval: server.poll_interval,
-                max_resume_age: server.max_resume_age,
-                shutdown: shutdown_rx.clone(),
-                save_failing: false,
-            };
-            jobs.push((name, job));
-        }
-    }
-    let (watched, targets): (Vec<_>, Vec<Target>) = targets
-        .into_iter()
-        .map(|(index, target, wake)| ((index, wake), target))
-        .unzip();
-    for ((index, wake), ok) in watched.into_iter().zip(watch::start(targets)) {
-        if ok {
-            jobs[index].1.wake = wake;
-            jobs[index].1.idle = SAFETY_CHECK;
-        }
-    }
-
-    let delivery_config = config.clone();
-    threads.spawn("discord", move || match rest {
-        Some(rest) => Delivery::new(delivery_config, rest, ack_senders).run(events_rx),
-        None => {
-            let mut out = std::io::stdout().lock();
-            dryrun::run(delivery_config, events_rx, &ack_senders, &mut out)
-                .map_err(|e| format!("cannot write to stdout: {e}"))
-        }
-    })?;
-    for (name, job) in jobs {
-        threads.spawn(&name, move || job.run())?;
-    }
-    for server in &config.servers {
-        let Some(rcon) = &server.rcon else { continue };
-        let (req_tx, req_rx) = crossbeam_channel::unbounded();
-        let target = rcon::Target {
-            addr: format!("{}:{}", rcon.host, rcon.port),
-            password: rcon.password.clone(),
-            timeout: RCON_TIMEOUT,
-        };
-        let stop = shutdown_rx.clone();
-        threads.spawn(&format!("rcon/{}", server.id), move || {
-            rcon::serve(&target, &req_rx, &stop);
-            Ok(())
-        })?;
-        if server.stats.enabled {
-            let job = MonitorJob {
-                server_id: server.id.clone(),
-                server_name: server.name.clone(),
-                thresholds: Thresholds {
-                    warning: server.stats.ups_warning_threshold,
-                    recover: server.stats.ups_recover_threshold,
-                    samples: server.stats.alert_samples,
-                    cooldown: server.stats.alert_cooldown,
-                    unreachable_after: UNREACHABLE_AFTER,
-                },
-                interval: server.stats.collect_interval,
-                rcon: req_tx,
-                rcon_timeout: RCON_TIMEOUT,
-                events: events_tx.clone(),
-                shutdown: shutdown_rx.clone(),
-            };
-            threads.spawn(&format!("alerts/{}", server.id), move || job.run())?;
-        }
-    }
-    drop(events_tx);
-    drop(shutdown_rx);
-
-    state.touch_alive();
-    let (result, reported) = loop {
-        select! {
-            recv(signals) -> sig => {
-                log::info!("received {}, shutting down", sig.map_or("a signal", |s| s));
-                break (Ok(()), 0);
+            Outcome::Reload(next) => {
+                health.set_phase(Phase::Reloading);
+                notifier.reloading();
+                workers.stop();
+                health.lock().counters.reloads += 1;
+                log::info!("config reloaded");
+                prepared = *next;
             }
-            recv(done_rx) -> done => break match done {
-                Ok((name, Ok(()))) => (Err(Error::Runtime(format!("thread {name} stopped unexpectedly"))), 1),
-                Ok((name, Err(e))) => (Err(Error::Runtime(format!("{name}: {e}"))), 1),
-                Err(_) => (Err(Error::Runtime("all threads stopped".to_owned())), 0),
-            },
-            default(ALIVE_INTERVAL) => state.touch_alive(),
         }
     };
-    drop(shutdown_tx);
-    threads.join(SHUTDOWN_GRACE, &done_rx, reported);
-    state.touch_alive();
+    drop(http_stop);
+    if let Some(handle) = http {
+        let _ = handle.join();
+    }
     result
+}
+
+/// A config checked and ready to run: everything that can fail before any
+/// thread starts, so a bad reload leaves the running workers alone.
+struct Prepared {
+    config: Arc<Config>,
+    sets: Vec<PatternSet>,
+    rest: Option<Rest>,
+    state: Arc<StateDir>,
+}
+
+impl Prepared {
+    /// `current` is the running state dir, reused when the path is the
+    /// same (its lock is ours already).
+    fn new(config: Config, current: Option<&Arc<StateDir>>) -> Result<Self, Error> {
+        let sets = prepare(&config)?;
+        // The REST client is built before anything starts, so a bad
+        // SSL_CERT_FILE is a start-up error.
+        let rest = match config.mode() {
+            Mode::DryRun => None,
+            Mode::Bot | Mode::Webhook => Some(
+                Rest::new(&config.discord.api_base, config.discord.bot_token.clone())
+                    .map_err(Error::Setup)?,
+            ),
+        };
+        let state = match current {
+            Some(state) if state.path() == config.state_dir => state.clone(),
+            _ => Arc::new(StateDir::open(&config.state_dir).map_err(|e| match e {
+                checkpoint::Error::Unusable { .. } => {
+                    Error::Config(Problems(vec![crate::yaml::Problem {
+                        file: config.source.clone(),
+                        line: None,
+                        key: "state_dir".to_owned(),
+                        message: e.to_string(),
+                    }]))
+                }
+                checkpoint::Error::Locked { .. } => Error::Runtime(e.to_string()),
+            })?),
+        };
+        Ok(Self {
+            config: Arc::new(config),
+            sets,
+            rest,
+            state,
+        })
+    }
+}
+
+/// How a run of the workers ended.
+enum Outcome {
+    Stop(Result<(), Error>),
+    Reload(Box<Prepared>),
+}
+
+/// One run's threads: followers, delivery, RCON and monitors.
+struct Workers {
+    config: Arc<Config>,
+    state: Arc<StateDir>,
+    threads: Threads,
+    done: Receiver<(String, Result<(), String>)>,
+    shutdown: Sender<()>,
+    /// For systemd's STATUS= line.
+    summary: String,
+}
+
+impl Workers {
+    fn start(prepared: Prepared, health: &Arc<Health>, watcher: &Watcher) -> Result<Self, Error> {
+        let Prepared {
+            config,
+            sets,
+            rest,
+            state,
+        } = prepared;
+        let mode = match config.mode() {
+            Mode::DryRun => {
+                log::info!(
+                    "dry run: no bot token or webhook URL, so messages are printed on stdout, not sent ({} server(s))",
+                    config.servers.len()
+                );
+                "dry-run"
+            }
+            Mode::Bot => {
+                log::info!(
+                    "posting with the bot token ({} server(s))",
+                    config.servers.len()
+                );
+                "bot"
+            }
+            Mode::Webhook => {
+                log::info!(
+                    "posting through the webhook ({} server(s))",
+                    config.servers.len()
+                );
+                "webhook"
+            }
+        };
+        health.reset_components(mode, state.path().to_owned());
+        let (shutdown_tx, shutdown_rx) = bounded::<()>(0);
+        let (done_tx, done_rx) = crossbeam_channel::unbounded::<(String, Result<(), String>)>();
+        let (events_tx, events_rx) = bounded(EVENT_QUEUE);
+        let mut threads = Threads {
+            handles: Vec::new(),
+            done: done_tx,
+        };
+
+        // One job per followed file, in config order; its index is its source.
+        let mut jobs = Vec::new();
+        let mut targets = Vec::new();
+        let mut ack_senders = Vec::new();
+        for (server, set) in config.servers.iter().zip(sets) {
+            let set = Arc::new(set);
+            for (index, path) in server.log_paths.iter().enumerate() {
+                let (ack_tx, ack_rx) = crossbeam_channel::unbounded();
+                // Polling followers wait on a channel that never fires;
+                // watched ones get their wake-up channel below.
+                let (wake_tx, wake_rx) = bounded(1);
+                if server.watch == Watch::Auto {
+                    let target = Target {
+                        path: path.clone(),
+                        wake: wake_tx,
+                    };
+                    targets.push((jobs.len(), target, wake_rx));
+                }
+                ack_senders.push(ack_tx);
+                let name = if index == 0 {
+                    format!("tail/{}", server.id)
+                } else {
+                    format!("tail/{}#{index}", server.id)
+                };
+                let job = FollowJob {
+                    server_id: server.id.clone(),
+                    server_name: server.name.clone(),
+                    set: set.clone(),
+                    source: jobs.len(),
+                    path: path.clone(),
+                    follower: Follower::new(
+                        path,
+                        start_of(&state, server, path),
+                        server.max_line_bytes,
+                    ),
+                    state: state.clone(),
+                    events: events_tx.clone(),
+                    acks: ack_rx,
+                    wake: crossbeam_channel::never(),
+                    idle: server.poll_interval,
+                    poll_interval: server.poll_interval,
+                    max_resume_age: server.max_resume_age,
+                    shutdown: shutdown_rx.clone(),
+                    save_failing: false,
+                    health: health.clone(),
+                    slot: health.add_follower(server.id.clone(), path.clone()),
+                };
+                jobs.push((name, job));
+            }
+        }
+        let followed = jobs.len();
+        let (watched, targets): (Vec<_>, Vec<Target>) = targets
+            .into_iter()
+            .map(|(index, target, wake)| ((index, wake), target))
+            .unzip();
+        for ((index, wake), ok) in watched.into_iter().zip(watcher.add(targets)) {
+            if ok {
+                jobs[index].1.wake = wake;
+                jobs[index].1.idle = SAFETY_CHECK;
+            }
+        }
+
+        let delivery_config = config.clone();
+        let delivery_health = health.clone();
+        threads.spawn("discord", move || match rest {
+            Some(rest) => {
+                Delivery::new(delivery_config, rest, ack_senders, delivery_health).run(events_rx)
+            }
+            None => {
+                let mut out = std::io::stdout().lock();
+                dryrun::run(delivery_config, events_rx, &ack_senders, &mut out)
+                    .map_err(|e| format!("cannot write to stdout: {e}"))
+            }
+        })?;
+        for (name, job) in jobs {
+            threads.spawn(&name, move || job.run())?;
+        }
+        for server in &config.servers {
+            let Some(rcon) = &server.rcon else { continue };
+            let slot = health.add_rcon(server.id.clone());
+            let (req_tx, req_rx) = crossbeam_channel::unbounded();
+            let target = rcon::Target {
+                addr: format!("{}:{}", rcon.host, rcon.port),
+                password: rcon.password.clone(),
+                timeout: RCON_TIMEOUT,
+            };
+            let stop = shutdown_rx.clone();
+            let rcon_health = health.clone();
+            threads.spawn(&format!("rcon/{}", server.id), move || {
+                rcon::serve(&target, &req_rx, &stop, &rcon_health, slot);
+                Ok(())
+            })?;
+            if server.stats.enabled {
+                let job = MonitorJob {
+                    server_id: server.id.clone(),
+                    server_name: server.name.clone(),
+                    thresholds: Thresholds {
+                        warning: server.stats.ups_warning_threshold,
+                        recover: server.stats.ups_recover_threshold,
+                        samples: server.stats.alert_samples,
+                        cooldown: server.stats.alert_cooldown,
+                        unreachable_after: UNREACHABLE_AFTER,
+                    },
+                    interval: server.stats.collect_interval,
+                    rcon: req_tx,
+                    rcon_timeout: RCON_TIMEOUT,
+                    events: events_tx.clone(),
+                    shutdown: shutdown_rx.clone(),
+                    health: health.clone(),
+                    slot,
+                };
+                threads.spawn(&format!("alerts/{}", server.id), move || job.run())?;
+            }
+        }
+        state.touch_alive();
+        Ok(Self {
+            summary: format!(
+                "{mode}: following {followed} log file(s) of {} server(s)",
+                config.servers.len()
+            ),
+            config,
+            state,
+            threads,
+            done: done_rx,
+            shutdown: shutdown_tx,
+        })
+    }
+
+    /// Waits for a signal or a thread's end, keeping the alive mark and the
+    /// systemd watchdog fed meanwhile.
+    fn wait(
+        &self,
+        signals: &Receiver<i32>,
+        notifier: &Notifier,
+        health: &Health,
+        load: Loader<'_>,
+    ) -> Outcome {
+        let watchdog = notifier.watchdog_interval();
+        let tick = watchdog.map_or(ALIVE_INTERVAL, |w| w.min(ALIVE_INTERVAL));
+        let mut alive_at = Instant::now() + ALIVE_INTERVAL;
+        loop {
+            select! {
+                recv(signals) -> sig => match sig {
+                    Ok(SIGHUP) => match self.reload(load) {
+                        Ok(next) => return Outcome::Reload(Box::new(next)),
+                        Err(e) => {
+                            log::error!("SIGHUP: the new config is not used, the running one stays:\n{e}");
+                            health.lock().counters.reload_failures += 1;
+                            notifier.status("running; the last reload was refused (see the log)");
+                        }
+                    },
+                    sig => {
+                        let name = match sig { Ok(SIGTERM) => "SIGTERM", Ok(SIGINT) => "SIGINT", _ => "a signal" };
+                        log::info!("received {name}, shutting down");
+                        return Outcome::Stop(Ok(()));
+                    }
+                },
+                recv(self.done) -> done => return Outcome::Stop(match done {
+                    Ok((name, Ok(()))) => Err(Error::Runtime(format!("thread {name} stopped unexpectedly"))),
+                    Ok((name, Err(e))) => Err(Error::Runtime(format!("{name}: {e}"))),
+                    Err(_) => Err(Error::Runtime("all threads stopped".to_owned())),
+                }),
+                default(tick) => {}
+            }
+            if watchdog.is_some() {
+                notifier.watchdog();
+            }
+            if Instant::now() >= alive_at {
+                self.state.touch_alive();
+                alive_at = Instant::now() + ALIVE_INTERVAL;
+            }
+        }
+    }
+
+    /// The config as it is now on disk, ready to replace this run's.
+    fn reload(&self, load: Loader<'_>) -> Result<Prepared, Error> {
+        log::info!("SIGHUP: loading {}", self.config.source.display());
+        let config = load().map_err(Error::Config)?;
+        Prepared::new(config, Some(&self.state))
+    }
+
+    /// Stops every thread (delivery drains, followers save checkpoints) and
+    /// waits for them, within [`SHUTDOWN_GRACE`].
+    fn stop(self) {
+        drop(self.shutdown);
+        self.threads.join(SHUTDOWN_GRACE, &self.done);
+        self.state.touch_alive();
+    }
 }
 
 /// Where a file's follower starts: its checkpoint, or `start_at` on the
@@ -305,32 +493,32 @@ impl Threads {
         Ok(())
     }
 
-    /// Waits for every thread to finish, but no longer than `grace` in all;
-    /// `reported` threads have already sent their end on `done`.
-    fn join(self, grace: Duration, done: &Receiver<(String, Result<(), String>)>, reported: usize) {
+    /// Waits for every thread to finish, but no longer than `grace` in all.
+    fn join(self, grace: Duration, done: &Receiver<(String, Result<(), String>)>) {
         let deadline = Instant::now() + grace;
-        let mut running = self.handles.len().saturating_sub(reported);
         drop(self.done);
-        while running > 0 {
-            match done.recv_deadline(deadline) {
-                Ok(_) => running -= 1,
-                Err(_) => break,
+        // A thread reports on `done` just before it ends; the short timeout
+        // covers the moment between the two.
+        while self.handles.iter().any(|(_, h)| !h.is_finished()) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
             }
+            let _ = done.recv_timeout(left.min(Duration::from_millis(10)));
         }
         for (name, handle) in self.handles {
             if handle.is_finished() {
                 let _ = handle.join();
             } else {
-                log::warn!("thread {name} did not stop within {grace:?}; exiting anyway");
+                log::warn!("thread {name} did not stop within {grace:?}; going on without it");
             }
         }
     }
 }
 
-/// A channel that yields the name of each SIGTERM or SIGINT received.
-fn signal_thread() -> Result<Receiver<&'static str>, Error> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+/// A channel that yields each SIGTERM, SIGINT and SIGHUP received.
+fn signal_thread() -> Result<Receiver<i32>, Error> {
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|e| Error::Runtime(format!("cannot install signal handlers: {e}")))?;
     let (tx, rx) = bounded(4);
     std::thread::Builder::new()
@@ -338,8 +526,7 @@ fn signal_thread() -> Result<Receiver<&'static str>, Error> {
         .stack_size(STACK_SIZE)
         .spawn(move || {
             for sig in signals.forever() {
-                let name = if sig == SIGTERM { "SIGTERM" } else { "SIGINT" };
-                if tx.send(name).is_err() {
+                if tx.send(sig).is_err() {
                     break;
                 }
             }

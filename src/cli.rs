@@ -28,6 +28,11 @@ Commands:
       --summary         print counts per event kind instead
       --server ID       use this server's patterns and toggles (default: the first)
       --patterns DIR    read patterns from DIR instead of the config's (repeatable)
+  doctor              check the set-up (token, intents, channels, RCON, log files,
+                      state dir) and say how to fix each problem; exit 1 if any fails
+  healthcheck [URL]   ask a running daemon's /health (default: the config's
+                      health.bind, else http://127.0.0.1:8080/health); exit 0 when
+                      healthy or degraded, 1 otherwise
 
 Options:
   --config PATH       config file (default: $ISR_CONFIG, else config/servers.yml,
@@ -38,8 +43,11 @@ Options:
 With neither a bot token nor a webhook URL configured, `run` is a dry run:
 it prints each message it would post as a JSON line on stdout.
 
+Signals: SIGTERM or SIGINT stop cleanly; SIGHUP reloads the config and patterns
+(an invalid new config is refused and the running one stays).
+
 Environment: LOG_LEVEL (error|warn|info|debug|trace), LOG_FORMAT (plain|json).
-Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
+Exit codes: 0 ok, 1 runtime failure (or a failed check), 2 bad usage or config.
 ";
 
 /// What the user asked for.
@@ -52,6 +60,10 @@ pub enum Command {
         summary: bool,
         server: Option<String>,
         patterns: Vec<PathBuf>,
+    },
+    Doctor,
+    Healthcheck {
+        url: Option<String>,
     },
     Help,
     Version,
@@ -124,6 +136,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Args, String> {
                 patterns: std::mem::take(&mut patterns),
             }
         }
+        Some("doctor") => Command::Doctor,
+        Some("healthcheck") => Command::Healthcheck {
+            url: positional.pop(),
+        },
         Some("help") => Command::Help,
         Some(other) => return Err(format!("unknown command `{other}`")),
     };
@@ -165,8 +181,10 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
         Command::Run => config::load(&location)
             .map_err(Error::Config)
-            .and_then(app::run),
+            .and_then(|config| app::run(config, &|| config::load(&location))),
         Command::CheckConfig => check_config(&location),
+        Command::Doctor => doctor(&location),
+        Command::Healthcheck { url } => healthcheck(&location, url),
         Command::Replay {
             file,
             summary,
@@ -183,6 +201,49 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> ExitCode {
             };
             eprintln!("factorio-isr: {e}");
             ExitCode::from(code)
+        }
+    }
+}
+
+fn doctor(location: &Location) -> Result<(), Error> {
+    let config = config::load(location).map_err(Error::Config)?;
+    let mut out = io::stdout().lock();
+    if crate::doctor::run(&config, &mut out) {
+        Ok(())
+    } else {
+        Err(Error::Runtime(
+            "some checks failed; fix what the lines marked ✗ say".to_owned(),
+        ))
+    }
+}
+
+/// The URL given, else the config's `health.bind`, else the default; a
+/// config that cannot be loaded is only an error when named explicitly.
+fn healthcheck(location: &Location, url: Option<String>) -> Result<(), Error> {
+    let url = match url {
+        Some(url) => url,
+        None => match config::load(location) {
+            Ok(config) => match config.health_bind {
+                Some(bind) => crate::healthcheck::url_for(bind),
+                None => {
+                    return Err(Error::Setup(format!(
+                        "{}: health.bind is null, so there is no /health to ask; set it, or give the URL",
+                        config.source.display()
+                    )));
+                }
+            },
+            Err(e) if matches!(location, Location::Explicit(_)) => return Err(Error::Config(e)),
+            Err(_) => crate::healthcheck::DEFAULT_URL.to_owned(),
+        },
+    };
+    match crate::healthcheck::check(&url) {
+        Ok(line) => {
+            println!("{line}");
+            Ok(())
+        }
+        Err(line) => {
+            println!("{line}");
+            Err(Error::Runtime(format!("{url} is not healthy")))
         }
     }
 }

@@ -17,6 +17,7 @@ use crossbeam_channel::{Receiver, Sender, select};
 
 use crate::checkpoint::{Checkpoint, Cursor, StateDir};
 use crate::event::{Event, Kind, Position};
+use crate::health::Health;
 use crate::patterns::PatternSet;
 use crate::tail::{Follower, Item, State};
 
@@ -120,6 +121,9 @@ pub struct FollowJob {
     pub shutdown: Receiver<()>,
     /// The last checkpoint write failed (logged once until it works again).
     pub save_failing: bool,
+    pub health: Arc<Health>,
+    /// This follower's slot in `health`.
+    pub slot: usize,
 }
 
 /// Why the loop stopped early.
@@ -159,6 +163,7 @@ impl FollowJob {
                 }
             }
             self.log_state(&mut last_state);
+            self.report(&tracker, last_error.as_deref());
             if last_save.elapsed() >= CHECKPOINT_INTERVAL && tracker.committed() != saved {
                 // Failed or not, the next try is a full interval away: a
                 // full disk must not turn into a busy loop.
@@ -232,6 +237,7 @@ impl FollowJob {
                 event
             }
         };
+        self.health.count_event(&event);
         // Backpressure: wait for room, taking acknowledgements meanwhile.
         loop {
             select! {
@@ -287,10 +293,15 @@ impl FollowJob {
             Ok(()) => {
                 if std::mem::take(&mut self.save_failing) {
                     log::info!("checkpoints for {} are written again", self.path.display());
+                    self.health
+                        .follower(self.slot, |f| f.checkpoint_error = None);
                 }
                 *saved = Some(cursor);
             }
             Err(e) => {
+                let why = e.to_string();
+                self.health
+                    .follower(self.slot, |f| f.checkpoint_error = Some(why));
                 if !std::mem::replace(&mut self.save_failing, true) {
                     log::error!(
                         "cannot write the checkpoint for {} in {}: {e} (delivery goes on; after a restart, lines since \
@@ -301,6 +312,27 @@ impl FollowJob {
                 }
             }
         }
+    }
+
+    /// Tells /health whether the file is there and how far behind
+    /// delivery is: bytes past the checkpointable position.
+    fn report(&self, tracker: &Tracker, read_error: Option<&str>) {
+        let present = self.follower.state() == State::Following;
+        let lag = self.follower.file_len().map_or(0, |(id, len)| {
+            let done = match (tracker.committed(), self.follower.cursor()) {
+                (Some(c), _) if c.id == id => c.offset,
+                (_, Some(c)) => c.offset,
+                _ => 0,
+            };
+            len.saturating_sub(done)
+        });
+        self.health.follower(self.slot, |f| {
+            f.present = present;
+            f.lag_bytes = lag;
+            if f.read_error.as_deref() != read_error {
+                f.read_error = read_error.map(str::to_owned);
+            }
+        });
     }
 
     fn log_state(&self, last: &mut Option<State>) {

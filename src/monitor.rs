@@ -15,6 +15,7 @@ use crate::alerts::{Alert, AlertState, Observation, Thresholds};
 use crate::discord::format::escape_markdown;
 use crate::event::{Event, Kind, Position};
 use crate::factorio::parse_map_age;
+use crate::health::Health;
 use crate::rcon::{Error, Request};
 use crate::stats::UpsEstimator;
 
@@ -35,6 +36,9 @@ pub struct MonitorJob {
     pub rcon_timeout: Duration,
     pub events: Sender<Event>,
     pub shutdown: Receiver<()>,
+    pub health: Arc<Health>,
+    /// This server's RCON slot in `health`, where UPS goes.
+    pub slot: usize,
 }
 
 impl MonitorJob {
@@ -59,6 +63,7 @@ impl MonitorJob {
                 Ok(text) => match parse_map_age(&text) {
                     Some(age) => {
                         let reading = estimator.add(now, age);
+                        self.health.rcon(self.slot, |r| r.ups = reading.ups_ema);
                         reading.ups_ema.map(|ups| Observation::Ups {
                             ups,
                             paused: reading.paused,
@@ -81,6 +86,7 @@ impl MonitorJob {
             if let Some(alert) = state.observe(&self.thresholds, observation, now) {
                 let event = self.event(&alert);
                 log::info!("alert for {}: {}", self.server_id, event.content);
+                self.health.count_event(&event);
                 select! {
                     send(self.events, event) -> sent => if sent.is_err() { return Ok(()) },
                     recv(self.shutdown) -> _ => return Ok(()),

@@ -283,6 +283,8 @@ pub fn serve(
     target: &Target,
     requests: &crossbeam_channel::Receiver<Request>,
     shutdown: &crossbeam_channel::Receiver<()>,
+    health: &crate::health::Health,
+    slot: usize,
 ) {
     let mut client: Option<Client> = None;
     let mut failures = 0u32;
@@ -299,9 +301,18 @@ pub fn serve(
                     client = Some(c);
                     failures = 0;
                     reported = false;
+                    health.rcon(slot, |r| {
+                        r.up = Some(true);
+                        r.last_error = None;
+                    });
                 }
                 Err(e) => {
                     failures += 1;
+                    let why = e.to_string();
+                    health.rcon(slot, |r| {
+                        r.up = Some(false);
+                        r.last_error = Some(why);
+                    });
                     let wrong_password = matches!(e, Error::WrongPassword { .. });
                     // A wrong password waits the longest at once.
                     let min = if wrong_password {
@@ -326,13 +337,25 @@ pub fn serve(
             recv(shutdown) -> _ => return,
             recv(requests) -> request => {
                 let Ok(request) = request else { return };
+                let sent = Instant::now();
                 let result = match client.as_mut() {
                     Some(c) => c.exec(&request.command),
                     None => Err(Error::Closed(format!("not connected to {}; retrying", target.addr))),
                 };
+                if result.is_ok() {
+                    let took = sent.elapsed().as_secs_f64();
+                    health.rcon(slot, |r| {
+                        r.commands += 1;
+                        r.command_seconds += took;
+                    });
+                }
                 let broken = matches!(&result, Err(Error::Closed(_) | Error::Protocol(_)));
                 if broken && client.take().is_some() {
                     log::warn!("RCON connection to {} lost; reconnecting", target.addr);
+                    health.rcon(slot, |r| {
+                        r.up = Some(false);
+                        r.last_error = Some("connection lost; reconnecting".to_owned());
+                    });
                     failures = 1;
                     retry_at = Instant::now();
                 }

@@ -141,6 +141,13 @@ impl Follower {
         })
     }
 
+    /// The open file's identity and current length (one `fstat`).
+    pub fn file_len(&self) -> Option<(FileId, u64)> {
+        let open = self.open.as_ref()?;
+        let len = open.file.metadata().ok()?.len();
+        Some((open.id, len))
+    }
+
     fn partial_len(&self) -> u64 {
         // While cutting, bytes past the kept part were read but not kept.
         if self.cutting {

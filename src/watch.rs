@@ -45,103 +45,162 @@ fn watch_points(path: &Path) -> Vec<(PathBuf, std::ffi::OsString)> {
     points
 }
 
-/// Starts watching; returns, per target, whether it is watched (false: the
-/// follower must poll).
+/// Directory watches and whom each wakes, shared by the reader thread and
+/// [`Watcher::add`].
 #[cfg(target_os = "linux")]
-pub fn start(targets: Vec<Target>) -> Vec<bool> {
-    use std::collections::HashMap;
+type Wakes = std::sync::Arc<
+    std::sync::Mutex<
+        std::collections::HashMap<inotify::WatchDescriptor, Vec<(std::ffi::OsString, Sender<()>)>>,
+    >,
+>;
 
-    use inotify::{Inotify, WatchDescriptor, WatchMask};
+/// The process's one inotify instance. It outlives config reloads: each
+/// run's followers register with [`Watcher::add`], and registrations whose
+/// follower is gone are dropped at the next `add`.
+pub struct Watcher {
+    #[cfg(target_os = "linux")]
+    inner: Option<(inotify::Watches, Wakes)>,
+}
 
-    let mut inotify = match Inotify::init() {
-        Ok(i) => i,
-        Err(e) => {
-            log::warn!("inotify is unavailable ({e}); polling the log files instead");
-            return vec![false; targets.len()];
-        }
-    };
-    let mask = WatchMask::MODIFY
-        | WatchMask::CREATE
-        | WatchMask::MOVED_TO
-        | WatchMask::MOVED_FROM
-        | WatchMask::DELETE
-        | WatchMask::CLOSE_WRITE
-        | WatchMask::ATTRIB;
-    let mut wakes: HashMap<WatchDescriptor, Vec<(std::ffi::OsString, Sender<()>)>> = HashMap::new();
-    let mut watched = Vec::with_capacity(targets.len());
-    for target in &targets {
-        let mut ok = true;
-        for (dir, name) in watch_points(&target.path) {
-            match inotify.watches().add(&dir, mask) {
-                Ok(wd) => wakes
-                    .entry(wd)
-                    .or_default()
-                    .push((name, target.wake.clone())),
-                Err(e) => {
-                    log::warn!(
-                        "cannot watch {} ({e}); polling {} instead",
-                        dir.display(),
-                        target.path.display()
-                    );
-                    ok = false;
-                }
+#[cfg(target_os = "linux")]
+impl Watcher {
+    /// Starts the `watch` thread; without inotify, every follower polls.
+    pub fn start() -> Self {
+        use inotify::Inotify;
+
+        let mut inotify = match Inotify::init() {
+            Ok(i) => i,
+            Err(e) => {
+                log::warn!("inotify is unavailable ({e}); polling the log files instead");
+                return Self { inner: None };
             }
-        }
-        watched.push(ok);
-    }
-    let spawned = std::thread::Builder::new()
-        .name("watch".to_owned())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            let mut buf = [0u8; 4096];
-            loop {
-                let events = match inotify.read_events_blocking(&mut buf) {
-                    Ok(events) => events,
-                    Err(e) => {
-                        log::error!(
-                            "inotify failed ({e}); followers fall back to their safety checks"
-                        );
-                        return;
-                    }
-                };
-                for event in events {
-                    // The kernel's queue overflowed, or a watched directory
-                    // went away: anything may have changed, wake everyone.
-                    if event
-                        .mask
-                        .intersects(inotify::EventMask::Q_OVERFLOW | inotify::EventMask::IGNORED)
-                    {
-                        for list in wakes.values() {
-                            for (_, wake) in list {
+        };
+        let watches = inotify.watches();
+        let wakes = Wakes::default();
+        let shared = wakes.clone();
+        let spawned = std::thread::Builder::new()
+            .name("watch".to_owned())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                let mut buf = [0u8; 4096];
+                loop {
+                    let events = match inotify.read_events_blocking(&mut buf) {
+                        Ok(events) => events,
+                        Err(e) => {
+                            log::error!(
+                                "inotify failed ({e}); followers fall back to their safety checks"
+                            );
+                            return;
+                        }
+                    };
+                    let wakes = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    for event in events {
+                        // The kernel's queue overflowed, or a watched
+                        // directory went away: anything may have changed.
+                        if event.mask.intersects(
+                            inotify::EventMask::Q_OVERFLOW | inotify::EventMask::IGNORED,
+                        ) {
+                            for (_, wake) in wakes.values().flatten() {
+                                let _ = wake.try_send(());
+                            }
+                            continue;
+                        }
+                        for (name, wake) in wakes.get(&event.wd).into_iter().flatten() {
+                            if event.name.is_none_or(|n| n == name) {
                                 let _ = wake.try_send(());
                             }
                         }
-                        continue;
                     }
-                    let Some(list) = wakes.get(&event.wd) else {
-                        continue;
-                    };
-                    for (name, wake) in list {
-                        if event.name.is_none_or(|n| n == name) {
-                            let _ = wake.try_send(());
-                        }
+                }
+            });
+        match spawned {
+            Ok(_) => Self {
+                inner: Some((watches, wakes)),
+            },
+            Err(e) => {
+                log::warn!("cannot start the watch thread ({e}); polling the log files instead");
+                Self { inner: None }
+            }
+        }
+    }
+
+    /// Watches each target; returns, per target, whether it is watched
+    /// (false: the follower must poll).
+    pub fn add(&self, targets: Vec<Target>) -> Vec<bool> {
+        use inotify::WatchMask;
+
+        let Some((watches, wakes)) = &self.inner else {
+            return vec![false; targets.len()];
+        };
+        let mut watches = watches.clone();
+        let mut wakes = wakes.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget followers of an earlier run. A live one gets a wake-up it
+        // does not need, which only makes it look at its file.
+        wakes.retain(|wd, list| {
+            list.retain(|(_, wake)| {
+                !matches!(
+                    wake.try_send(()),
+                    Err(crossbeam_channel::TrySendError::Disconnected(_))
+                )
+            });
+            if list.is_empty() {
+                let _ = watches.remove(wd.clone());
+            }
+            !list.is_empty()
+        });
+        let mask = WatchMask::MODIFY
+            | WatchMask::CREATE
+            | WatchMask::MOVED_TO
+            | WatchMask::MOVED_FROM
+            | WatchMask::DELETE
+            | WatchMask::CLOSE_WRITE
+            | WatchMask::ATTRIB;
+        let mut watched = Vec::with_capacity(targets.len());
+        for target in &targets {
+            let mut ok = true;
+            for (dir, name) in watch_points(&target.path) {
+                match watches.add(&dir, mask) {
+                    Ok(wd) => wakes
+                        .entry(wd)
+                        .or_default()
+                        .push((name, target.wake.clone())),
+                    Err(e) => {
+                        log::warn!(
+                            "cannot watch {} ({e}); polling {} instead",
+                            dir.display(),
+                            target.path.display()
+                        );
+                        ok = false;
                     }
                 }
             }
-        });
-    match spawned {
-        Ok(_) => watched,
-        Err(e) => {
-            log::warn!("cannot start the watch thread ({e}); polling the log files instead");
-            vec![false; targets.len()]
+            watched.push(ok);
         }
+        watched
+    }
+
+    /// Directories watched now.
+    pub fn watched_dirs(&self) -> usize {
+        self.inner.as_ref().map_or(0, |(_, wakes)| {
+            wakes.lock().unwrap_or_else(|e| e.into_inner()).len()
+        })
     }
 }
 
-/// Starts watching; without inotify every follower polls.
 #[cfg(not(target_os = "linux"))]
-pub fn start(targets: Vec<Target>) -> Vec<bool> {
-    vec![false; targets.len()]
+impl Watcher {
+    /// Without inotify every follower polls.
+    pub fn start() -> Self {
+        Self {}
+    }
+
+    pub fn add(&self, targets: Vec<Target>) -> Vec<bool> {
+        vec![false; targets.len()]
+    }
+
+    pub fn watched_dirs(&self) -> usize {
+        0
+    }
 }
 
 #[cfg(test)]
@@ -171,8 +230,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("console.log");
         let (tx, rx) = crossbeam_channel::bounded(1);
+        let watcher = Watcher::start();
         assert_eq!(
-            start(vec![Target {
+            watcher.add(vec![Target {
                 path: path.clone(),
                 wake: tx
             }]),
@@ -180,6 +240,27 @@ mod tests {
         );
         std::fs::write(dir.path().join("other.log"), "noise\n").expect("write");
         std::fs::write(&path, "line\n").expect("write");
+        assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(10)), Ok(()));
+    }
+
+    /// A reload registers new followers; the old run's watches go.
+    #[test]
+    fn watches_of_stopped_followers_are_dropped() {
+        let a = tempfile::tempdir().expect("tempdir");
+        let b = tempfile::tempdir().expect("tempdir");
+        let watcher = Watcher::start();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let target = |dir: &Path, wake| Target {
+            path: dir.join("console.log"),
+            wake,
+        };
+        assert_eq!(watcher.add(vec![target(a.path(), tx)]), vec![true]);
+        assert_eq!(watcher.watched_dirs(), 1);
+        drop(rx);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        assert_eq!(watcher.add(vec![target(b.path(), tx)]), vec![true]);
+        assert_eq!(watcher.watched_dirs(), 1, "only b is left");
+        std::fs::write(b.path().join("console.log"), "line\n").expect("write");
         assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(10)), Ok(()));
     }
 }

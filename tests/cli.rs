@@ -22,9 +22,22 @@ fn example_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join("config")).expect("mkdir");
     std::fs::create_dir_all(dir.path().join("patterns")).expect("mkdir");
-    for f in ["config/example.yml", "config/example-console.log"] {
-        std::fs::copy(root().join(f), dir.path().join(f)).expect("copy");
-    }
+    std::fs::copy(
+        root().join("config/example-console.log"),
+        dir.path().join("config/example-console.log"),
+    )
+    .expect("copy");
+    // The example as shipped, but on a free port: tests run side by side.
+    let example = std::fs::read_to_string(root().join("config/example.yml")).expect("example");
+    assert!(
+        example.contains("bind: 127.0.0.1:8080"),
+        "the example's health.bind"
+    );
+    std::fs::write(
+        dir.path().join("config/example.yml"),
+        example.replace("bind: 127.0.0.1:8080", "bind: 127.0.0.1:0"),
+    )
+    .expect("write the example");
     for e in std::fs::read_dir(root().join("patterns")).expect("patterns") {
         let p = e.expect("entry").path();
         std::fs::copy(
@@ -225,11 +238,12 @@ fn unrouted_events_are_a_config_error() {
 fn channels_keys_must_mean_something() {
     let dir = example_dir();
     let config = std::fs::read_to_string(dir.path().join("config/example.yml")).expect("read");
-    std::fs::write(
-        dir.path().join("config/example.yml"),
-        config.replace("      chat: ", "      caht: "),
-    )
-    .expect("write");
+    let config = config.replace("      chat: ", "      caht: ");
+    let line = 1 + config
+        .lines()
+        .position(|l| l.contains("caht:"))
+        .expect("the misspelt key");
+    std::fs::write(dir.path().join("config/example.yml"), config).expect("write");
     let out = command(dir.path())
         .args(["check-config", "--config", "config/example.yml"])
         .output()
@@ -237,9 +251,9 @@ fn channels_keys_must_mean_something() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(
-            "config/example.yml:29: servers.example.channels.caht: `caht` is neither an event kind"
-        ),
+        stderr.contains(&format!(
+            "config/example.yml:{line}: servers.example.channels.caht: `caht` is neither an event kind"
+        )),
         "{stderr}"
     );
     assert!(stderr.contains("did you mean `chat`?"), "{stderr}");

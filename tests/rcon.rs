@@ -118,7 +118,12 @@ fn the_rcon_thread_serves_in_order_and_reconnects() {
     };
     let (req_tx, req_rx) = unbounded();
     let (stop_tx, stop_rx) = bounded::<()>(0);
-    let thread = std::thread::spawn(move || serve(&target, &req_rx, &stop_rx));
+    let health = std::sync::Arc::new(factorio_isr::health::Health::new());
+    let slot = health.add_rcon("s".into());
+    let thread = {
+        let health = health.clone();
+        std::thread::spawn(move || serve(&target, &req_rx, &stop_rx, &health, slot))
+    };
     let callers: Vec<_> = (0..2)
         .map(|c| {
             let tx = req_tx.clone();
@@ -147,6 +152,11 @@ fn the_rcon_thread_serves_in_order_and_reconnects() {
         );
     }
     assert_eq!(fake.connections(), 1, "one persistent connection");
+    {
+        let state = health.lock();
+        assert_eq!(state.rcon[0].up, Some(true));
+        assert_eq!(state.rcon[0].commands, 40, "each answer timed");
+    }
 
     fake.restart();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -158,6 +168,7 @@ fn the_rcon_thread_serves_in_order_and_reconnects() {
         }
     };
     assert_eq!(answer.trim(), "2.0.28");
+    assert_eq!(health.lock().rcon[0].up, Some(true), "up again");
     assert_eq!(fake.lua_commands(), Vec::<String>::new(), "no Lua was sent");
     drop(stop_tx);
     thread.join().expect("the RCON thread stops on shutdown");

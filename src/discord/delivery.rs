@@ -30,6 +30,7 @@ use super::rest::{Reply, Rest};
 use crate::backoff::Jitter;
 use crate::config::{Config, Mode};
 use crate::event::{Event, Position};
+use crate::health::Health;
 use crate::route::{self, Destination};
 
 /// Message flag: show links without their previews.
@@ -51,10 +52,16 @@ pub struct Delivery {
     /// The token was rejected: nothing more is sent.
     halted: bool,
     jitter: Jitter,
+    health: Arc<Health>,
 }
 
 impl Delivery {
-    pub fn new(config: Arc<Config>, rest: Rest, acks: Vec<Sender<u64>>) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        rest: Rest,
+        acks: Vec<Sender<u64>>,
+        health: Arc<Health>,
+    ) -> Self {
         Self {
             config,
             rest,
@@ -63,6 +70,7 @@ impl Delivery {
             acks,
             halted: false,
             jitter: Jitter::seeded(),
+            health,
         }
     }
 
@@ -133,10 +141,19 @@ impl Delivery {
             return;
         };
         let username = self.username(&event);
-        self.outboxes
+        let outbox = self
+            .outboxes
             .entry(dest.clone())
-            .or_insert_with(|| Outbox::new(dest))
-            .push(event, username);
+            .or_insert_with(|| Outbox::new(dest.clone()));
+        outbox.push(event, username);
+        let pending = outbox.len();
+        self.health
+            .lock()
+            .discord
+            .destinations
+            .entry(dest.to_string())
+            .or_default()
+            .pending = pending;
     }
 
     /// In webhook mode, with `webhook_player_names`, post as the player.
@@ -228,15 +245,80 @@ impl Delivery {
                     now,
                 );
                 let done = handle(outbox, &reply, now, jitter, &mut self.halted);
+                let pending = outbox.len();
+                self.report(dest, pending, &reply, &done, now);
                 self.acknowledge(&done);
             }
             Err(e) => {
                 let wait = outbox.failed(now, jitter);
+                let pending = outbox.len();
+                let mut health = self.health.lock();
+                health.counters.retries += 1;
+                let d = health
+                    .discord
+                    .destinations
+                    .entry(dest.to_string())
+                    .or_default();
+                d.pending = pending;
+                d.failing_since.get_or_insert(now);
+                d.last_error = Some(e.to_string());
+                drop(health);
                 if outbox.failures() == 1 {
                     log::warn!(
                         "posting to {dest} failed: {e}; retrying in {wait:?} (events are kept)"
                     );
                 }
+            }
+        }
+    }
+
+    /// Tells /health and /metrics what Discord answered.
+    fn report(
+        &self,
+        dest: &Destination,
+        pending: usize,
+        reply: &Reply,
+        done: &[Position],
+        now: Instant,
+    ) {
+        let mut health = self.health.lock();
+        let c = &mut health.counters;
+        match reply.status {
+            200..=299 => {
+                c.messages_sent += 1;
+                c.events_delivered += done.len() as u64;
+                c.coalesced += done.len().saturating_sub(1) as u64;
+            }
+            429 => c.rate_limited += 1,
+            400 => c.rejected += 1,
+            401 | 403 | 404 => {}
+            _ => c.retries += 1,
+        }
+        if self.halted {
+            health.discord.halted = Some(
+                "Discord rejected the bot token (401); nothing is sent until discord.bot_token is fixed and the \
+                 daemon restarted"
+                    .to_owned(),
+            );
+        }
+        let d = health
+            .discord
+            .destinations
+            .entry(dest.to_string())
+            .or_default();
+        d.pending = pending;
+        match reply.status {
+            200..=299 => {
+                d.failing_since = None;
+                d.last_error = None;
+            }
+            // A 429 is the limiter's business, not a failure; a refused
+            // message is skipped and the destination works on.
+            429 => {}
+            400 => d.last_error = Some(format!("a message was refused: {}", reply.message())),
+            status => {
+                d.failing_since.get_or_insert(now);
+                d.last_error = Some(format!("HTTP {status} {}", reply.message()));
             }
         }
     }

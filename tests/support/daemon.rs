@@ -175,6 +175,8 @@ impl Workspace {
         for (key, value) in discord {
             text.push_str(&format!("  {key}: {value}\n"));
         }
+        // A free port for /health: tests run side by side.
+        text.push_str("health:\n  bind: 127.0.0.1:0\n");
         text.push_str(&format!(
             "patterns_dir: {}\nstate_dir: {}\nservers:\n  {SERVER}:\n",
             yaml_path(&root().join("patterns")),
@@ -439,6 +441,11 @@ impl Run {
             .unwrap_or_else(|| panic!("ended by a signal, not an exit: {status:?}"))
     }
 
+    /// Sends `sig` (`"HUP"`, `"TERM"`) to the daemon.
+    pub fn signal(&self, sig: &str) {
+        signal(&self.daemon.0, sig);
+    }
+
     /// SIGKILL (`kill -9`), then reaps the process.
     pub fn kill9(&mut self) {
         self.daemon.0.kill().expect("SIGKILL the daemon");
@@ -531,6 +538,18 @@ impl Run {
                 }
             }
         }
+    }
+
+    /// Where this daemon serves /health: `http://127.0.0.1:PORT`, read from
+    /// its start-up log line (configs here bind port 0).
+    pub fn health_base(&mut self) -> String {
+        let line = self.wait_stderr("serving /health");
+        let at = line.find("http://").expect("a URL in the line");
+        line[at..]
+            .split(|c: char| c.is_whitespace() || c == '"')
+            .next()
+            .expect("the URL")
+            .to_owned()
     }
 
     /// The process's peak resident set size (`VmHWM`), in KiB.

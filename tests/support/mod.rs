@@ -103,6 +103,7 @@ pub fn signal(child: &Child, signal: &str) {
 pub mod daemon;
 pub mod discord;
 pub mod openapi;
+pub mod prometheus;
 pub mod rcon;
 pub mod rng;
 
@@ -138,4 +139,24 @@ pub fn lines_of(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::R
         })
         .expect("spawn a pipe reader");
     rx
+}
+
+/// `GET url`: the status and body, whatever the status. Panics when no
+/// answer comes (the server is not there).
+pub fn http_get(url: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut reply = agent
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = reply.status().as_u16();
+    let body = reply
+        .body_mut()
+        .read_to_string()
+        .unwrap_or_else(|e| panic!("GET {url}: body: {e}"));
+    (status, body)
 }
