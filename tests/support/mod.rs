@@ -102,6 +102,7 @@ pub fn signal(child: &Child, signal: &str) {
 }
 pub mod daemon;
 pub mod discord;
+pub mod gateway;
 pub mod openapi;
 pub mod prometheus;
 pub mod rcon;
