@@ -1,7 +1,9 @@
 //! Everything that knows Discord's rules. Only this module speaks to Discord.
 
 pub mod delivery;
+pub mod gateway;
 pub mod format;
 pub mod outbox;
 pub mod ratelimit;
 pub mod rest;
+pub mod tls;
