@@ -75,6 +75,15 @@ impl std::fmt::Display for Error {
     }
 }
 
+/// The methods with a JSON body we use.
+#[derive(Debug, Clone, Copy)]
+enum Method {
+    Post,
+    Patch,
+    Put,
+}
+
+#[derive(Clone)]
 pub struct Rest {
     agent: Agent,
     api_base: String,
@@ -125,10 +134,33 @@ impl Rest {
 
     /// POSTs JSON to `url`, with the bot token when `auth`.
     pub fn post(&self, url: &str, body: &serde_json::Value, auth: bool) -> Result<Reply, Error> {
-        let mut req = self
-            .agent
-            .post(url)
-            .header("Content-Type", "application/json");
+        self.send(Method::Post, url, body, auth)
+    }
+
+    /// PATCHes JSON to `url` (an interaction's `@original`), without the
+    /// token: the interaction token in the URL is the credential.
+    pub fn patch(&self, url: &str, body: &serde_json::Value) -> Result<Reply, Error> {
+        self.send(Method::Patch, url, body, false)
+    }
+
+    /// PUTs JSON to `url` with the bot token (command registration).
+    pub fn put(&self, url: &str, body: &serde_json::Value) -> Result<Reply, Error> {
+        self.send(Method::Put, url, body, true)
+    }
+
+    fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: &serde_json::Value,
+        auth: bool,
+    ) -> Result<Reply, Error> {
+        let mut req = match method {
+            Method::Post => self.agent.post(url),
+            Method::Patch => self.agent.patch(url),
+            Method::Put => self.agent.put(url),
+        }
+        .header("Content-Type", "application/json");
         if let Some(token) = self.token.as_ref().filter(|_| auth) {
             req = req.header("Authorization", &format!("Bot {}", token.expose()));
         }
