@@ -3,7 +3,6 @@
 //! point, a raw `TcpStream`: message create and what is recorded, rate
 //! limits and their headers, nonce dedupe, authorisation, Discord's
 //! validation, webhooks, every failure switch, and shutdown.
-
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
@@ -12,8 +11,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::discord::{FakeDiscord, MESSAGE_BUCKET, TOKEN};
-use ureq::Agent;
+use support::discord::{BOT_USER_ID, FakeDiscord, MESSAGE_BUCKET, TOKEN};
+use ureq::typestate::WithBody;
+use ureq::{Agent, RequestBuilder};
 
 /// The longest any request may take before the test fails: generous, so a
 /// loaded machine does not fail a test.
@@ -88,9 +88,13 @@ fn answer(response: ureq::http::Response<ureq::Body>) -> Answer {
 
 /// POSTs `body` as JSON to `url`, with the bot token if `token` is set.
 fn post_with(agent: &Agent, url: &str, token: Option<&str>, body: &Value) -> Answer {
-    let mut request = agent
-        .post(url)
-        .header("User-Agent", "DiscordBot (https://example.invalid, 0.1)");
+    send_json(agent.post(url), token, body)
+}
+
+/// Sends `body` as JSON with `request` (a POST, PUT or PATCH), with the bot
+/// token if `token` is set.
+fn send_json(request: RequestBuilder<WithBody>, token: Option<&str>, body: &Value) -> Answer {
+    let mut request = request.header("User-Agent", "DiscordBot (https://example.invalid, 0.1)");
     if let Some(token) = token {
         request = request.header("Authorization", format!("Bot {token}"));
     }
@@ -655,10 +659,10 @@ fn fixed_routes_answer_and_unknown_ones_are_404() {
     let me = get(&fake, "/users/@me", Some(TOKEN));
     assert_eq!(
         me.body,
-        json!({"id": "1", "username": "fake-bot", "bot": true})
+        json!({"id": BOT_USER_ID, "username": "fake-bot", "bot": true})
     );
 
-    let unknown = get(&fake, "/guilds/1", Some(TOKEN));
+    let unknown = get(&fake, "/voice/regions", Some(TOKEN));
     assert_eq!(
         (unknown.status, &unknown.body),
         (404, &json!({"message": "404: Not Found", "code": 0}))
