@@ -11,7 +11,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::discord::{BOT_USER_ID, FakeDiscord, MESSAGE_BUCKET, TOKEN};
+use support::discord::{
+    APPLICATION_ID, BOT_USER_ID, FakeDiscord, GATEWAY_MESSAGE_CONTENT,
+    GATEWAY_MESSAGE_CONTENT_LIMITED, MESSAGE_BUCKET, TOKEN,
+};
 use ureq::typestate::WithBody;
 use ureq::{Agent, RequestBuilder};
 
@@ -743,4 +746,39 @@ fn dropping_the_fake_stops_it() {
         );
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+#[test]
+fn the_gateway_url_and_session_start_limit_are_settable() {
+    let fake = FakeDiscord::start();
+    fake.set_gateway_url("ws://127.0.0.1:4567");
+    fake.set_session_start_limit(1000, 0, 60_000, 16);
+    let gateway = get(&fake, "/gateway/bot", Some(TOKEN));
+    assert_eq!(gateway.status, 200, "{gateway:#?}");
+    assert_eq!(gateway.body["url"], "ws://127.0.0.1:4567");
+    assert_eq!(
+        gateway.body["session_start_limit"],
+        json!({"total": 1000, "remaining": 0, "reset_after": 60_000, "max_concurrency": 16})
+    );
+}
+
+#[test]
+fn the_application_answers_its_id_and_flags() {
+    let fake = FakeDiscord::start();
+    let app = get(&fake, "/applications/@me", Some(TOKEN));
+    assert_eq!(app.status, 200, "{app:#?}");
+    assert_eq!(app.body["id"], APPLICATION_ID);
+    assert_eq!(app.body["bot"]["id"], BOT_USER_ID);
+    assert_ne!(APPLICATION_ID, BOT_USER_ID, "a client must not mix them up");
+    assert_eq!(app.body["bot_public"], true);
+    assert_eq!(
+        app.body["flags"], GATEWAY_MESSAGE_CONTENT_LIMITED,
+        "the portal toggle of an unverified bot"
+    );
+    for flags in [0, GATEWAY_MESSAGE_CONTENT] {
+        fake.set_application_flags(flags);
+        let app = get(&fake, "/applications/@me", Some(TOKEN));
+        assert_eq!(app.body["flags"], flags);
+    }
+    assert_eq!(get(&fake, "/applications/@me", None).status, 401);
 }
