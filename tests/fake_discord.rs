@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::discord::{
-    APPLICATION_ID, BOT_USER_ID, FakeDiscord, GATEWAY_MESSAGE_CONTENT,
+    APPLICATION_ID, BOT_USER_ID, COMMANDS_BUCKET, FakeDiscord, GATEWAY_MESSAGE_CONTENT,
     GATEWAY_MESSAGE_CONTENT_LIMITED, MESSAGE_BUCKET, TOKEN,
 };
 use ureq::typestate::WithBody;
@@ -748,6 +748,15 @@ fn dropping_the_fake_stops_it() {
     }
 }
 
+/// The first error code at `pointer` (`""` for the body itself) of a 400
+/// Invalid Form Body; panics if there is none there.
+fn form_error_at<'a>(answer: &'a Answer, pointer: &str) -> &'a str {
+    form_errors(answer)
+        .pointer(pointer)
+        .and_then(|node| node["_errors"][0]["code"].as_str())
+        .unwrap_or_else(|| panic!("no error at {pointer:?} in {answer:#?}"))
+}
+
 #[test]
 fn the_gateway_url_and_session_start_limit_are_settable() {
     let fake = FakeDiscord::start();
@@ -781,4 +790,294 @@ fn the_application_answers_its_id_and_flags() {
         assert_eq!(app.body["flags"], flags);
     }
     assert_eq!(get(&fake, "/applications/@me", None).status, 401);
+}
+
+fn commands_url(fake: &FakeDiscord, guild: Option<&str>) -> String {
+    match guild {
+        None => format!("{}/applications/{APPLICATION_ID}/commands", fake.api_base()),
+        Some(guild) => format!(
+            "{}/applications/{APPLICATION_ID}/guilds/{guild}/commands",
+            fake.api_base()
+        ),
+    }
+}
+
+/// Overwrites the commands of `guild` (global for `None`) with the token.
+fn put_commands(fake: &FakeDiscord, guild: Option<&str>, body: &Value) -> Answer {
+    send_json(agent().put(&commands_url(fake, guild)), Some(TOKEN), body)
+}
+
+/// A slash command as the bot registers it: admins only, guild only, an
+/// autocompleted option.
+fn status_command() -> Value {
+    json!({
+        "name": "status",
+        "description": "Show a server's status",
+        "type": 1,
+        "default_member_permissions": "0",
+        "contexts": [0],
+        "options": [{
+            "type": 3, "name": "server", "description": "Which server",
+            "required": true, "autocomplete": true
+        }]
+    })
+}
+
+/// A command with a subcommand, a group, and choices.
+fn rcon_command() -> Value {
+    json!({
+        "name": "rcon",
+        "description": "Server administration",
+        "options": [
+            {"type": 1, "name": "kick", "description": "Kick a player", "options": [
+                {"type": 3, "name": "player", "description": "Who", "required": true},
+                {"type": 3, "name": "reason", "description": "Why",
+                 "choices": [{"name": "Griefing", "value": "griefing"}]}
+            ]},
+            {"type": 2, "name": "whitelist", "description": "The whitelist", "options": [
+                {"type": 1, "name": "add", "description": "Add a player"}
+            ]}
+        ]
+    })
+}
+
+#[test]
+fn a_command_overwrite_is_echoed_with_ids_and_recorded() {
+    let fake = FakeDiscord::start();
+    let before = Instant::now();
+    let body = json!([status_command(), rcon_command()]);
+    let put = put_commands(&fake, None, &body);
+
+    assert_eq!(put.status, 200, "{put:#?}");
+    let commands = put.body.as_array().expect("an array of commands");
+    assert_eq!(commands.len(), 2, "{put:#?}");
+    for command in commands {
+        let id = command["id"].as_str().expect("an id");
+        assert!(id.parse::<u64>().is_ok(), "{id} is a snowflake");
+        assert_eq!(command["application_id"], APPLICATION_ID);
+        assert!(command["version"].is_string(), "{command}");
+        assert_eq!(command["type"], 1, "the default type");
+        assert_eq!(command.get("guild_id"), None, "global");
+    }
+    assert_ne!(commands[0]["id"], commands[1]["id"]);
+    assert_eq!(commands[0]["default_member_permissions"], "0");
+    assert_eq!(commands[1]["default_member_permissions"], Value::Null);
+    assert_eq!(commands[1]["options"], rcon_command()["options"]);
+    assert_eq!(put.header("x-ratelimit-bucket"), Some(COMMANDS_BUCKET));
+    assert_eq!(put.header("x-ratelimit-limit"), Some("50"));
+    assert_eq!(put.header("x-ratelimit-remaining"), Some("49"));
+
+    let players = json!({"name": "players", "description": "Who is online"});
+    let again = put_commands(&fake, None, &json!([status_command(), players]));
+    assert_eq!(again.status, 200, "{again:#?}");
+    assert_eq!(
+        again.body[0]["id"], put.body[0]["id"],
+        "a command kept keeps its id"
+    );
+    assert_ne!(again.body[0]["version"], put.body[0]["version"]);
+    assert_ne!(again.body[1]["id"], put.body[1]["id"]);
+    assert_eq!(again.body[1]["description"], "Who is online");
+
+    let guild = put_commands(&fake, Some("555"), &json!([status_command()]));
+    assert_eq!(guild.status, 200, "{guild:#?}");
+    assert_eq!(guild.body[0]["guild_id"], "555");
+    assert_ne!(
+        guild.body[0]["id"], put.body[0]["id"],
+        "each scope has its own"
+    );
+    assert_eq!(
+        guild.header("x-ratelimit-remaining"),
+        Some("49"),
+        "and its own bucket"
+    );
+
+    let overwrites = fake.command_overwrites();
+    let scopes: Vec<Option<&str>> = overwrites.iter().map(|(g, _, _)| g.as_deref()).collect();
+    assert_eq!(scopes, [None, None, Some("555")]);
+    assert_eq!(overwrites[0].1, body);
+    assert!(overwrites[0].2 >= before && overwrites[0].2 <= overwrites[1].2);
+    assert_eq!(
+        fake.schema_violations(),
+        Vec::<String>::new(),
+        "\"0\" as permissions is what the docs say, though the spec wants a number"
+    );
+}
+
+#[test]
+fn command_names_must_be_lowercase_words() {
+    let fake = FakeDiscord::start();
+    for name in ["Status", "server status", "status!", "ÉTAT", "a/b"] {
+        let refused = put_commands(&fake, None, &json!([{"name": name, "description": "d"}]));
+        assert_eq!(
+            form_error_at(&refused, "/0/name"),
+            "APPLICATION_COMMAND_INVALID_NAME",
+            "{name:?}"
+        );
+    }
+    let option = json!([{"name": "kick", "description": "d", "options": [
+        {"type": 3, "name": "Player", "description": "d"}
+    ]}]);
+    form_error_at(&put_commands(&fake, None, &option), "/0/options/0/name");
+    let localised =
+        json!([{"name": "kick", "description": "d", "name_localizations": {"de": "Kick"}}]);
+    form_error_at(
+        &put_commands(&fake, None, &localised),
+        "/0/name_localizations/de",
+    );
+    assert!(fake.command_overwrites().is_empty());
+
+    for name in ["état", "स्थिति", "สถานะ", "don't", "ups-2_x", "日本"] {
+        let taken = put_commands(&fake, None, &json!([{"name": name, "description": "d"}]));
+        assert_eq!(taken.status, 200, "{name:?}: {taken:#?}");
+    }
+    let menu = json!([{"name": "Show Stats", "type": 2}]);
+    assert_eq!(
+        put_commands(&fake, None, &menu).status,
+        200,
+        "context-menu names may have capitals and spaces"
+    );
+    assert_eq!(fake.command_overwrites().len(), 7);
+    assert_eq!(
+        fake.schema_violations(),
+        Vec::<String>::new(),
+        "these are Discord's rules, not the spec's"
+    );
+}
+
+#[test]
+fn more_than_25_options_is_a_schema_violation() {
+    let fake = FakeDiscord::start();
+    let options: Vec<Value> = (0..26)
+        .map(|i| json!({"type": 3, "name": format!("o{i}"), "description": "d"}))
+        .collect();
+    let body = json!([{"name": "many", "description": "d", "options": options}]);
+    let refused = put_commands(&fake, None, &body);
+    assert_eq!(
+        form_error_at(&refused, "/0/options"),
+        "BASE_TYPE_MAX_LENGTH"
+    );
+
+    let violations = fake.schema_violations();
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert!(
+        violations[0].starts_with("PUT /applications/{application_id}/commands: /0/options: "),
+        "{violations:#?}"
+    );
+    assert!(fake.command_overwrites().is_empty());
+}
+
+/// Two options of 25 choices with 100-character names and values: 10 000
+/// characters, over Discord's 8000 per command.
+fn oversized_command(options: usize) -> Value {
+    let choices: Vec<Value> = (0..25)
+        .map(|k| json!({"name": format!("{k:0>100}"), "value": format!("{k:0>100}")}))
+        .collect();
+    let options: Vec<Value> = (0..options)
+        .map(
+            |j| json!({"type": 3, "name": format!("o{j}"), "description": "d", "choices": choices}),
+        )
+        .collect();
+    json!([{"name": "big", "description": "d", "options": options}])
+}
+
+#[test]
+fn discords_documented_command_limits_are_enforced() {
+    let fake = FakeDiscord::start();
+    let opt = |name: &str, required: bool| json!({"type": 3, "name": name, "description": "d", "required": required});
+    let sub = |name: &str, options: Value| json!({"type": 1, "name": name, "description": "d", "options": options});
+    let command = |options: Value| json!([{"name": "a", "description": "d", "options": options}]);
+    let many: Vec<Value> = (0..101)
+        .map(|i| json!({"name": format!("c{i}"), "description": "d"}))
+        .collect();
+    let cases = [
+        (
+            command(json!([opt("x", false), opt("y", true)])),
+            "/0/options/1/required",
+        ),
+        (
+            command(json!([opt("x", true), opt("x", false)])),
+            "/0/options/1/name",
+        ),
+        (
+            command(json!([sub("s", json!([])), opt("x", false)])),
+            "/0/options",
+        ),
+        (
+            command(
+                json!([{"type": 3, "name": "x", "description": "d", "autocomplete": true,
+                             "choices": [{"name": "n", "value": "v"}]}]),
+            ),
+            "/0/options/0/autocomplete",
+        ),
+        (
+            command(json!([{"type": 3, "name": "x", "description": "d",
+                             "choices": [{"name": "n", "value": "v".repeat(101)}]}])),
+            "/0/options/0/choices/0/value",
+        ),
+        (json!([{"name": "a", "description": ""}]), "/0/description"),
+        (json!([{"name": "a"}]), "/0/description"),
+        (
+            json!([{"name": "a", "description": "d"}, {"name": "a", "description": "e"}]),
+            "",
+        ),
+        (Value::Array(many), ""),
+        (oversized_command(2), "/0"),
+        // The spec has the nesting: a subcommand holds no subcommand.
+        (
+            command(json!([sub("s", json!([sub("deeper", json!([]))]))])),
+            "/0/options/0/options/0/type",
+        ),
+    ];
+    for (body, pointer) in &cases {
+        let refused = put_commands(&fake, None, body);
+        form_error_at(&refused, pointer);
+    }
+    assert!(fake.command_overwrites().is_empty());
+    let violations = fake.schema_violations();
+    assert_eq!(violations.len(), 1, "only the nesting: {violations:#?}");
+    assert!(
+        violations[0].contains("/0/options/0/options/0/type"),
+        "{violations:#?}"
+    );
+
+    let big = put_commands(&fake, None, &oversized_command(1));
+    assert_eq!(
+        big.status, 200,
+        "5000 characters: the limit is 8000 now, no longer 4000"
+    );
+}
+
+#[test]
+fn commands_need_the_bot_token_and_our_application() {
+    let fake = FakeDiscord::start();
+    let body = json!([status_command()]);
+    let other = format!("{}/applications/999/commands", fake.api_base());
+    let refused = send_json(agent().put(&other), Some(TOKEN), &body);
+    assert_eq!(
+        (refused.status, &refused.body),
+        (403, &json!({"message": "Missing Access", "code": 50001}))
+    );
+    let anonymous = send_json(agent().put(&commands_url(&fake, None)), None, &body);
+    assert_eq!(anonymous.status, 401, "{anonymous:#?}");
+    let path = format!("/applications/{APPLICATION_ID}/commands");
+    assert_eq!(get(&fake, &path, Some(TOKEN)).status, 405);
+    assert!(fake.command_overwrites().is_empty());
+}
+
+#[test]
+fn command_overwrites_are_rate_limited_per_scope() {
+    let fake = FakeDiscord::start();
+    fake.set_commands_limit(1, Duration::from_secs(60));
+    let body = json!([status_command()]);
+    let first = put_commands(&fake, None, &body);
+    assert_eq!(first.status, 200, "{first:#?}");
+    assert_eq!(first.header("x-ratelimit-remaining"), Some("0"));
+
+    let limited = put_commands(&fake, None, &body);
+    assert_eq!(limited.status, 429, "{limited:#?}");
+    assert_eq!(limited.header("x-ratelimit-bucket"), Some(COMMANDS_BUCKET));
+    let retry_after = limited.body["retry_after"].as_f64().expect("a float");
+    assert!(retry_after > 0.0 && retry_after <= 60.0, "{limited:#?}");
+    assert_eq!(put_commands(&fake, Some("555"), &body).status, 200);
+    assert_eq!(fake.command_overwrites().len(), 2);
 }
