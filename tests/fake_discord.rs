@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::discord::{
     APPLICATION_ID, BOT_USER_ID, COMMANDS_BUCKET, FakeDiscord, GATEWAY_MESSAGE_CONTENT,
-    GATEWAY_MESSAGE_CONTENT_LIMITED, MESSAGE_BUCKET, TOKEN,
+    GATEWAY_MESSAGE_CONTENT_LIMITED, MESSAGE_BUCKET, ReplyKind, TOKEN, WEBHOOK_BUCKET,
 };
 use ureq::typestate::WithBody;
 use ureq::{Agent, RequestBuilder};
@@ -1080,4 +1080,424 @@ fn command_overwrites_are_rate_limited_per_scope() {
     assert!(retry_after > 0.0 && retry_after <= 60.0, "{limited:#?}");
     assert_eq!(put_commands(&fake, Some("555"), &body).status, 200);
     assert_eq!(fake.command_overwrites().len(), 2);
+}
+
+/// An interaction token, as long and opaque as Discord's are.
+const INTERACTION_TOKEN: &str = "aW50ZXJhY3Rpb246MTAwMTpmYWtlLWludGVyYWN0aW9uLXRva2Vu";
+
+fn callback_url(fake: &FakeDiscord, id: &str, token: &str) -> String {
+    format!("{}/interactions/{id}/{token}/callback", fake.api_base())
+}
+
+/// Answers interaction `id` as the daemon does: no `Authorization`.
+fn callback(fake: &FakeDiscord, id: &str, token: &str, body: &Value) -> Answer {
+    post_with(&agent(), &callback_url(fake, id, token), None, body)
+}
+
+fn original_url(fake: &FakeDiscord, token: &str) -> String {
+    format!(
+        "{}/webhooks/{APPLICATION_ID}/{token}/messages/@original",
+        fake.api_base()
+    )
+}
+
+fn edit_original(fake: &FakeDiscord, token: &str, body: &Value) -> Answer {
+    send_json(agent().patch(&original_url(fake, token)), None, body)
+}
+
+fn get_original(fake: &FakeDiscord, token: &str) -> Answer {
+    answer(
+        agent()
+            .get(&original_url(fake, token))
+            .call()
+            .expect("the fake answers"),
+    )
+}
+
+fn followup(fake: &FakeDiscord, token: &str, body: &Value) -> Answer {
+    let url = format!("{}/webhooks/{APPLICATION_ID}/{token}", fake.api_base());
+    post_with(&agent(), &url, None, body)
+}
+
+/// The kind and status of every reply the fake kept for `id`.
+fn reply_kinds(fake: &FakeDiscord, id: &str) -> Vec<(ReplyKind, u16)> {
+    fake.interaction_responses(id)
+        .iter()
+        .map(|r| (r.kind, r.status))
+        .collect()
+}
+
+#[test]
+fn an_interaction_is_deferred_edited_and_followed_up() {
+    let fake = FakeDiscord::start();
+    fake.register_interaction("1001", INTERACTION_TOKEN);
+    let defer = json!({"type": 5, "data": {"flags": 64}});
+    let deferred = callback(&fake, "1001", INTERACTION_TOKEN, &defer);
+    assert_eq!(
+        (deferred.status, &deferred.body),
+        (204, &Value::Null),
+        "{deferred:#?}"
+    );
+    let loading = get_original(&fake, INTERACTION_TOKEN);
+    assert_eq!(loading.status, 200, "{loading:#?}");
+    assert_eq!(loading.body["flags"], 64 | 128, "ephemeral and loading");
+
+    let edit = json!({"content": "prod: 60 UPS", "allowed_mentions": {"parse": []}});
+    let edited = edit_original(&fake, INTERACTION_TOKEN, &edit);
+    assert_eq!(edited.status, 200, "{edited:#?}");
+    assert_eq!(edited.body["content"], "prod: 60 UPS");
+    assert_eq!(edited.body["id"], loading.body["id"]);
+    assert_eq!(
+        edited.body["flags"], 64,
+        "still ephemeral, no longer loading"
+    );
+    assert_eq!(edited.header("x-ratelimit-limit"), Some("5"));
+    assert_eq!(
+        get_original(&fake, INTERACTION_TOKEN).body["content"],
+        "prod: 60 UPS"
+    );
+
+    let more = followup(
+        &fake,
+        INTERACTION_TOKEN,
+        &json!({"content": "more", "flags": 64}),
+    );
+    assert_eq!(more.status, 200, "{more:#?}");
+    assert_eq!(more.body["content"], "more");
+    assert_eq!(more.body["flags"], 64);
+    assert_ne!(more.body["id"], edited.body["id"], "a new message");
+    assert_eq!(more.header("x-ratelimit-bucket"), Some(WEBHOOK_BUCKET));
+
+    use ReplyKind::{Callback, Edit, Followup};
+    assert_eq!(
+        reply_kinds(&fake, "1001"),
+        [(Callback, 204), (Edit, 200), (Followup, 200)]
+    );
+    let replies = fake.interaction_responses("1001");
+    assert_eq!(replies[0].body, defer);
+    assert!(replies.windows(2).all(|w| w[0].at <= w[1].at));
+    let found = fake.wait_for_interaction_reply("1001", |r| r.kind == Edit, PATIENCE);
+    assert_eq!(found.body, edit);
+    assert!(found.accepted());
+    assert_eq!(fake.schema_violations(), Vec::<String>::new());
+}
+
+#[test]
+fn interaction_requests_ignore_authorization() {
+    let fake = FakeDiscord::start();
+    fake.register_interaction("1002", INTERACTION_TOKEN);
+    let url = callback_url(&fake, "1002", INTERACTION_TOKEN);
+    let pong = json!({"type": 4, "data": {"content": "pong"}});
+    let answered = post_with(&agent(), &url, Some("not-the-bot-token"), &pong);
+    assert_eq!(answered.status, 204, "{answered:#?}");
+    let edit = json!({"content": "pong!"});
+    let edited = send_json(
+        agent().patch(&original_url(&fake, INTERACTION_TOKEN)),
+        Some(TOKEN),
+        &edit,
+    );
+    assert_eq!(edited.status, 200, "{edited:#?}");
+    assert_eq!(edited.body["content"], "pong!");
+}
+
+#[test]
+fn with_response_answers_the_callback_response() {
+    let fake = FakeDiscord::start();
+    fake.register_interaction("1003", INTERACTION_TOKEN);
+    let url = format!(
+        "{}?with_response=true",
+        callback_url(&fake, "1003", INTERACTION_TOKEN)
+    );
+    let body = json!({"type": 4, "data": {"content": "hi", "flags": 64}});
+    let answered = post_with(&agent(), &url, None, &body);
+    assert_eq!(answered.status, 200, "{answered:#?}");
+    let (interaction, resource) = (&answered.body["interaction"], &answered.body["resource"]);
+    assert_eq!(interaction["id"], "1003");
+    assert_eq!(interaction["response_message_ephemeral"], true);
+    assert_eq!(interaction["response_message_loading"], false);
+    assert_eq!(resource["type"], 4);
+    assert_eq!(resource["message"]["content"], "hi");
+    assert_eq!(
+        interaction["response_message_id"],
+        resource["message"]["id"]
+    );
+}
+
+#[test]
+fn a_second_callback_is_refused_with_40060() {
+    let fake = FakeDiscord::start();
+    fake.register_interaction("1004", INTERACTION_TOKEN);
+    let first = json!({"type": 4, "data": {"content": "first"}});
+    assert_eq!(
+        callback(&fake, "1004", INTERACTION_TOKEN, &first).status,
+        204
+    );
+    let second = json!({"type": 4, "data": {"content": "second"}});
+    let refused = callback(&fake, "1004", INTERACTION_TOKEN, &second);
+    assert_eq!(
+        (refused.status, &refused.body),
+        (
+            400,
+            &json!({"message": "Interaction has already been acknowledged.", "code": 40060})
+        )
+    );
+    assert_eq!(
+        reply_kinds(&fake, "1004"),
+        [(ReplyKind::Callback, 204), (ReplyKind::Callback, 400)]
+    );
+    assert_eq!(
+        get_original(&fake, INTERACTION_TOKEN).body["content"],
+        "first"
+    );
+}
+
+#[test]
+fn a_callback_after_the_deadline_is_unknown() {
+    let fake = FakeDiscord::start();
+    fake.register_interaction("1005", "token-of-1005");
+    let registered_by = Instant::now();
+    fake.register_interaction("1006", "token-of-1006");
+    let pong = json!({"type": 4, "data": {"content": "pong"}});
+    assert_eq!(
+        callback(&fake, "1006", "token-of-1006", &pong).status,
+        204,
+        "in time"
+    );
+
+    let deadline = Duration::from_millis(200);
+    fake.set_interaction_deadline(deadline);
+    let past = registered_by + deadline + Duration::from_millis(5);
+    thread::sleep(past.saturating_duration_since(Instant::now()));
+    let late = callback(&fake, "1005", "token-of-1005", &pong);
+    assert_eq!(
+        (late.status, &late.body),
+        (
+            404,
+            &json!({"message": "Unknown interaction", "code": 10062})
+        )
+    );
+    assert_eq!(reply_kinds(&fake, "1005"), [(ReplyKind::Callback, 404)]);
+
+    let orphan = followup(&fake, "token-of-1005", &json!({"content": "x"}));
+    assert_eq!(
+        (orphan.status, &orphan.body["code"]),
+        (404, &json!(10015)),
+        "never acknowledged, so there is no webhook: {orphan:#?}"
+    );
+}
+
+#[test]
+fn an_unregistered_interaction_is_unknown() {
+    let fake = FakeDiscord::start();
+    let pong = json!({"type": 4, "data": {"content": "pong"}});
+    let unknown = callback(&fake, "1007", INTERACTION_TOKEN, &pong);
+    assert_eq!(
+        (unknown.status, &unknown.body),
+        (
+            404,
+            &json!({"message": "Unknown interaction", "code": 10062})
+        )
+    );
+    assert!(fake.interaction_responses("1007").is_empty());
+
+    fake.register_interaction("1008", INTERACTION_TOKEN);
+    assert_eq!(
+        callback(&fake, "1008", "another-token", &pong).status,
+        404,
+        "the token must be the interaction's"
+    );
+
+    let stranger = edit_original(&fake, "never-registered", &json!({"content": "x"}));
+    assert_eq!(
+        (stranger.status, &stranger.body),
+        (
+            401,
+            &json!({"message": "Invalid Webhook Token", "code": 50027})
+        )
+    );
+    let other_app = format!(
+        "{}/webhooks/999/{INTERACTION_TOKEN}/messages/@original",
+        fake.api_base()
+    );
+    let refused = send_json(agent().patch(&other_app), None, &json!({"content": "x"}));
+    assert_eq!(
+        (refused.status, &refused.body),
+        (404, &json!({"message": "Unknown Webhook", "code": 10015}))
+    );
+}
+
+#[test]
+fn an_expired_token_can_no_longer_edit() {
+    let fake = FakeDiscord::start();
+    fake.register_interaction("1009", INTERACTION_TOKEN);
+    let defer = json!({"type": 5});
+    assert_eq!(
+        callback(&fake, "1009", INTERACTION_TOKEN, &defer).status,
+        204
+    );
+    fake.set_interaction_lifetime(Duration::ZERO);
+
+    let edit = edit_original(&fake, INTERACTION_TOKEN, &json!({"content": "late"}));
+    assert_eq!(edit.status, 401, "{edit:#?}");
+    assert_eq!(edit.body["code"], 50027);
+    let again = callback(&fake, "1009", INTERACTION_TOKEN, &defer);
+    assert_eq!(
+        again.body["code"], 10062,
+        "acknowledged, then forgotten: {again:#?}"
+    );
+    assert_eq!(
+        reply_kinds(&fake, "1009"),
+        [
+            (ReplyKind::Callback, 204),
+            (ReplyKind::Edit, 401),
+            (ReplyKind::Callback, 404)
+        ]
+    );
+}
+
+#[test]
+fn callback_bodies_are_validated_and_refusals_acknowledge_nothing() {
+    let fake = FakeDiscord::start();
+    fake.register_interaction("1010", INTERACTION_TOKEN);
+    let choices: Vec<Value> = (0..26)
+        .map(|k| json!({"name": format!("s{k}"), "value": format!("s{k}")}))
+        .collect();
+    let cases = [
+        (
+            json!({"type": 4, "data": {"content": "x".repeat(2001)}}),
+            "/data/content",
+        ),
+        // CROSSPOSTED is not a flag a response may set.
+        (
+            json!({"type": 4, "data": {"content": "x", "flags": 2}}),
+            "/data/flags",
+        ),
+        (json!({"type": 5, "data": {"flags": 4}}), "/data/flags"),
+        (json!({"type": 8, "data": {"choices": choices}}), "/data"),
+        (
+            json!({"type": 8, "data": {"choices": [{"name": "n", "value": "v".repeat(101)}]}}),
+            "/data/choices/0/value",
+        ),
+        (json!({"type": 8, "data": {}}), "/data/choices"),
+        (json!({"type": 42}), "/type"),
+    ];
+    for (body, pointer) in &cases {
+        let refused = callback(&fake, "1010", INTERACTION_TOKEN, body);
+        form_error_at(&refused, pointer);
+    }
+    let empty = callback(
+        &fake,
+        "1010",
+        INTERACTION_TOKEN,
+        &json!({"type": 4, "data": {"content": " "}}),
+    );
+    assert_eq!(
+        (empty.status, &empty.body),
+        (
+            400,
+            &json!({"message": "Cannot send an empty message", "code": 50006})
+        )
+    );
+
+    let violations = fake.schema_violations();
+    let template = "POST /interactions/{interaction_id}/{interaction_token}/callback: ";
+    let pointers: Vec<&str> = violations
+        .iter()
+        .map(|v| {
+            let rest = v.strip_prefix(template).unwrap_or_else(|| panic!("{v}"));
+            rest.split(": ").next().unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        pointers,
+        ["/data/content", "/data", "/type"],
+        "{violations:#?}"
+    );
+
+    let choices = json!({"type": 8, "data": {"choices": [{"name": "prod", "value": "prod"}]}});
+    let taken = callback(&fake, "1010", INTERACTION_TOKEN, &choices);
+    assert_eq!(taken.status, 204, "the refusals acknowledged nothing");
+    let kept = fake.interaction_responses("1010");
+    assert_eq!(kept.len(), cases.len() + 2);
+    assert!(kept[..kept.len() - 1].iter().all(|r| r.status == 400));
+    let original = get_original(&fake, INTERACTION_TOKEN);
+    assert_eq!(
+        (original.status, &original.body["code"]),
+        (404, &json!(10008)),
+        "an autocomplete result creates no message: {original:#?}"
+    );
+}
+
+#[test]
+fn edits_and_followups_are_validated() {
+    let fake = FakeDiscord::start();
+    fake.register_interaction("1011", INTERACTION_TOKEN);
+    assert_eq!(
+        callback(&fake, "1011", INTERACTION_TOKEN, &json!({"type": 5})).status,
+        204
+    );
+    let long = json!({"content": "x".repeat(2001)});
+    form_error_at(&edit_original(&fake, INTERACTION_TOKEN, &long), "/content");
+    let ephemeral = json!({"content": "x", "flags": 64});
+    form_error_at(
+        &edit_original(&fake, INTERACTION_TOKEN, &ephemeral),
+        "/flags",
+    );
+    form_error_at(&followup(&fake, INTERACTION_TOKEN, &long), "/content");
+    let crossposted = json!({"content": "x", "flags": 2});
+    form_error_at(&followup(&fake, INTERACTION_TOKEN, &crossposted), "/flags");
+    let empty = followup(&fake, INTERACTION_TOKEN, &json!({}));
+    assert_eq!(empty.body["code"], 50006, "{empty:#?}");
+
+    let violations = fake.schema_violations();
+    assert_eq!(violations.len(), 2, "{violations:#?}");
+    assert!(
+        violations[0].starts_with(
+            "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/@original: /content: "
+        ),
+        "{violations:#?}"
+    );
+    assert!(
+        violations[1].starts_with("POST /webhooks/{webhook_id}/{webhook_token}: /content: "),
+        "{violations:#?}"
+    );
+    assert!(
+        fake.interaction_responses("1011")[1..]
+            .iter()
+            .all(|r| r.status == 400)
+    );
+    assert_eq!(get_original(&fake, INTERACTION_TOKEN).body["flags"], 128);
+}
+
+#[test]
+fn a_followup_after_a_deferral_fills_in_the_loading_response() {
+    let fake = FakeDiscord::start();
+    fake.register_interaction("1012", INTERACTION_TOKEN);
+    assert_eq!(
+        callback(&fake, "1012", INTERACTION_TOKEN, &json!({"type": 5})).status,
+        204
+    );
+    let original_id = get_original(&fake, INTERACTION_TOKEN).body["id"].clone();
+    let done = followup(
+        &fake,
+        INTERACTION_TOKEN,
+        &json!({"content": "done", "flags": 64}),
+    );
+    assert_eq!(done.status, 200, "{done:#?}");
+    assert_eq!(done.body["id"], original_id);
+    assert_eq!(
+        done.body["flags"], 0,
+        "the deferral chose: not ephemeral, and no longer loading"
+    );
+    assert_eq!(
+        get_original(&fake, INTERACTION_TOKEN).body["content"],
+        "done"
+    );
+    let next = followup(
+        &fake,
+        INTERACTION_TOKEN,
+        &json!({"content": "next", "flags": 64}),
+    );
+    assert_ne!(next.body["id"], original_id, "a new message");
+    assert_eq!(next.body["flags"], 64);
 }
