@@ -2,7 +2,10 @@
 //! with ureq (the client the daemon uses) and, where the wire itself is the
 //! point, a raw `TcpStream`: message create and what is recorded, rate
 //! limits and their headers, nonce dedupe, authorisation, Discord's
-//! validation, webhooks, every failure switch, and shutdown.
+//! validation, webhooks, every failure switch, and shutdown; then the
+//! gateway and application reads, command overwrites, interaction
+//! responses, and the channel, guild, role and member reads.
+
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
@@ -13,7 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::discord::{
     APPLICATION_ID, BOT_USER_ID, COMMANDS_BUCKET, FakeDiscord, GATEWAY_MESSAGE_CONTENT,
-    GATEWAY_MESSAGE_CONTENT_LIMITED, MESSAGE_BUCKET, ReplyKind, TOKEN, WEBHOOK_BUCKET,
+    GATEWAY_MESSAGE_CONTENT_LIMITED, MESSAGE_BUCKET, OVERWRITE_MEMBER, OVERWRITE_ROLE, ReplyKind,
+    SEND_MESSAGES, TOKEN, VIEW_CHANNEL, WEBHOOK_BUCKET,
 };
 use ureq::typestate::WithBody;
 use ureq::{Agent, RequestBuilder};
@@ -1500,4 +1504,121 @@ fn a_followup_after_a_deferral_fills_in_the_loading_response() {
     );
     assert_ne!(next.body["id"], original_id, "a new message");
     assert_eq!(next.body["flags"], 64);
+}
+
+#[test]
+fn channels_guilds_roles_and_members_answer_what_was_set_up() {
+    let fake = FakeDiscord::start();
+    let (guild, owner, bot_role) = ("700", "701", "702");
+    fake.add_guild(guild, owner);
+    fake.add_role(guild, guild, VIEW_CHANNEL);
+    fake.add_role(guild, bot_role, SEND_MESSAGES);
+    fake.add_member(guild, BOT_USER_ID, &[bot_role]);
+    fake.add_channel(
+        "710",
+        guild,
+        &[
+            (guild, OVERWRITE_ROLE, 0, VIEW_CHANNEL),
+            (
+                BOT_USER_ID,
+                OVERWRITE_MEMBER,
+                VIEW_CHANNEL | SEND_MESSAGES,
+                0,
+            ),
+        ],
+    );
+
+    let channel = get(&fake, "/channels/710", Some(TOKEN));
+    assert_eq!(channel.status, 200, "{channel:#?}");
+    assert_eq!(channel.body["id"], "710");
+    assert_eq!(channel.body["type"], 0);
+    assert_eq!(channel.body["guild_id"], guild);
+    assert_eq!(
+        channel.body["permission_overwrites"],
+        json!([
+            {"id": guild, "type": 0, "allow": "0", "deny": "1024"},
+            {"id": BOT_USER_ID, "type": 1, "allow": "3072", "deny": "0"}
+        ])
+    );
+    assert_eq!(channel.header("x-ratelimit-limit"), Some("50"));
+
+    let details = get(&fake, "/guilds/700", Some(TOKEN));
+    assert_eq!(details.status, 200, "{details:#?}");
+    assert_eq!(details.body["owner_id"], owner);
+    let roles = details.body["roles"].as_array().expect("roles");
+    let summary: Vec<(&str, &str, u64, &str)> = roles
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().expect("an id"),
+                r["name"].as_str().expect("a name"),
+                r["position"].as_u64().expect("a position"),
+                r["permissions"].as_str().expect("a string"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (guild, "@everyone", 0, "1024"),
+            (bot_role, "role-702", 1, "2048")
+        ]
+    );
+    let listed = get(&fake, "/guilds/700/roles", Some(TOKEN));
+    assert_eq!(listed.body, details.body["roles"]);
+
+    let path = format!("/guilds/700/members/{BOT_USER_ID}");
+    let member = get(&fake, &path, Some(TOKEN));
+    assert_eq!(member.status, 200, "{member:#?}");
+    assert_eq!(member.body["user"]["id"], BOT_USER_ID);
+    assert_eq!(member.body["roles"], json!([bot_role]));
+
+    fake.add_role(guild, guild, 0);
+    let roles = get(&fake, "/guilds/700/roles", Some(TOKEN));
+    assert_eq!(roles.body[0]["permissions"], "0", "set, not added");
+    assert_eq!(roles.body.as_array().map(Vec::len), Some(2));
+
+    for path in ["/channels/710", "/guilds/700", "/guilds/700/roles", &path] {
+        assert_eq!(get(&fake, path, None).status, 401, "{path}");
+    }
+}
+
+#[test]
+fn unknown_and_hidden_resources_have_discords_errors() {
+    let fake = FakeDiscord::start();
+    let error = |path: &str| {
+        let answer = get(&fake, path, Some(TOKEN));
+        (answer.status, answer.body)
+    };
+    assert_eq!(
+        error("/channels/711"),
+        (404, json!({"message": "Unknown Channel", "code": 10003}))
+    );
+    fake.add_channel("712", "700", &[]);
+    fake.hide_channel("712");
+    fake.hide_channel("713");
+    for hidden in ["/channels/712", "/channels/713"] {
+        assert_eq!(
+            error(hidden),
+            (403, json!({"message": "Missing Access", "code": 50001})),
+            "{hidden}"
+        );
+    }
+    let unknown_guild = (404, json!({"message": "Unknown Guild", "code": 10004}));
+    assert_eq!(error("/guilds/799"), unknown_guild);
+    assert_eq!(error("/guilds/799/roles"), unknown_guild);
+    assert_eq!(error("/guilds/799/members/5"), unknown_guild);
+    fake.add_guild("700", "701");
+    assert_eq!(
+        error("/guilds/700/members/5"),
+        (404, json!({"message": "Unknown Member", "code": 10007}))
+    );
+
+    for channel in [711, 712] {
+        assert_eq!(
+            create(&fake, channel, &text("x")).status,
+            200,
+            "message create does not look at the channel set-up"
+        );
+    }
 }
