@@ -91,12 +91,14 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
 
 /// The application's id: READY's `application.id`, every interaction's
-/// `application_id`.
-pub const APPLICATION_ID: &str = "1100000000000000001";
+/// `application_id`; the same as the fake REST API's, so interaction
+/// webhooks built from READY reach it.
+pub use super::discord::APPLICATION_ID;
 
-/// The bot user's id; for applications made since 2020 it equals the
-/// application id, and so it does here.
-pub const BOT_USER_ID: &str = APPLICATION_ID;
+/// The bot user's id, as the fake REST API's `GET /users/@me` has it. It
+/// differs from the application id on purpose: a client that mixes the
+/// two up fails.
+pub use super::discord::BOT_USER_ID;
 
 /// The bot user's name, as the fake REST API's `GET /users/@me` has it.
 pub const BOT_USERNAME: &str = "fake-bot";
