@@ -166,14 +166,23 @@ impl GatewayJob {
                     Err(e) => {
                         failures += 1;
                         log::warn!("cannot get the gateway URL: {e}");
-                        if self.pause(backoff::delay(failures, RECONNECT_MIN, RECONNECT_MAX, jitter.sample())) {
+                        if self.pause(backoff::delay(
+                            failures,
+                            RECONNECT_MIN,
+                            RECONNECT_MAX,
+                            jitter.sample(),
+                        )) {
                             return Ok(());
                         }
                         continue;
                     }
                 },
             };
-            self.set_state(if session.is_some() { "resuming" } else { "connecting" });
+            self.set_state(if session.is_some() {
+                "resuming"
+            } else {
+                "connecting"
+            });
             let end = match connect(&url, &mut tls) {
                 Ok(mut ws) => {
                     let end = self.converse(&mut ws, &mut session, &mut jitter, &mut last_identify);
@@ -227,7 +236,8 @@ impl GatewayJob {
             }
             s => return Err(format!("HTTP {s} {}", reply.message())),
         }
-        let body: Value = serde_json::from_str(&reply.body).map_err(|e| format!("bad JSON: {e}"))?;
+        let body: Value =
+            serde_json::from_str(&reply.body).map_err(|e| format!("bad JSON: {e}"))?;
         let url = body["url"]
             .as_str()
             .ok_or("no url in the answer")?
@@ -300,7 +310,10 @@ impl GatewayJob {
                 }
                 Ok(_) => {}
                 Err(tungstenite::Error::Io(e))
-                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
                 Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                     return End::Resume("the connection closed".to_owned());
                 }
@@ -314,7 +327,9 @@ impl GatewayJob {
             {
                 if b.awaiting_ack {
                     let _ = ws.close(Some(close_frame(4000, "zombied connection")));
-                    return End::Resume("no heartbeat ACK since the last heartbeat (zombied connection)".to_owned());
+                    return End::Resume(
+                        "no heartbeat ACK since the last heartbeat (zombied connection)".to_owned(),
+                    );
                 }
                 if let Err(e) = send(ws, &heartbeat(session)) {
                     return End::Resume(format!("cannot send a heartbeat ({e})"));
@@ -322,10 +337,16 @@ impl GatewayJob {
                 b.awaiting_ack = true;
                 b.next += b.interval;
             }
-            if !matches!(self.shutdown.try_recv(), Err(crossbeam_channel::TryRecvError::Empty)) {
+            if !matches!(
+                self.shutdown.try_recv(),
+                Err(crossbeam_channel::TryRecvError::Empty)
+            ) {
                 // 1000 ends the session: the bot shows offline at once.
                 let _ = ws.close(Some(close_frame(1000, "shutting down")));
-                let _ = ws.get_ref().tcp().set_read_timeout(Some(Duration::from_millis(500)));
+                let _ = ws
+                    .get_ref()
+                    .tcp()
+                    .set_read_timeout(Some(Duration::from_millis(500)));
                 // Let the close handshake finish (briefly) so the frame is sent.
                 while ws.read().is_ok() {}
                 return End::Shutdown;
@@ -355,7 +376,12 @@ impl GatewayJob {
                 if let (Some(s), Some(session)) = (payload["s"].as_u64(), session.as_mut()) {
                     session.seq = Some(s);
                 }
-                self.dispatch(payload["t"].as_str().unwrap_or(""), d, payload["s"].as_u64(), session);
+                self.dispatch(
+                    payload["t"].as_str().unwrap_or(""),
+                    d,
+                    payload["s"].as_u64(),
+                    session,
+                );
                 None
             }
             Some(1) => send(ws, &heartbeat(session))
@@ -363,7 +389,9 @@ impl GatewayJob {
                 .map(|e| End::Resume(format!("cannot send a heartbeat ({e})"))),
             Some(7) => {
                 let _ = ws.close(Some(close_frame(4000, "reconnect requested")));
-                Some(End::Resume("Discord asked for a reconnect (op 7)".to_owned()))
+                Some(End::Resume(
+                    "Discord asked for a reconnect (op 7)".to_owned(),
+                ))
             }
             Some(9) => {
                 if d.as_bool() == Some(true) && session.is_some() {
@@ -376,7 +404,8 @@ impl GatewayJob {
                 }
             }
             Some(10) => {
-                let interval = Duration::from_millis(d["heartbeat_interval"].as_u64().unwrap_or(41_250));
+                let interval =
+                    Duration::from_millis(d["heartbeat_interval"].as_u64().unwrap_or(41_250));
                 *beat = Some(Beat {
                     interval,
                     next: Instant::now() + interval.mul_f64(jitter.sample().clamp(0.0, 1.0)),
@@ -428,7 +457,10 @@ impl GatewayJob {
                     d["user"]["username"].as_str().unwrap_or("the bot")
                 );
                 Inbound::Ready {
-                    application_id: d["application"]["id"].as_str().unwrap_or_default().to_owned(),
+                    application_id: d["application"]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
                     user_id: d["user"]["id"].as_str().unwrap_or_default().to_owned(),
                 }
             }
@@ -461,7 +493,9 @@ fn closed(frame: Option<(u16, String)>) -> End {
             "Discord rejected the bot token (gateway close 4004): copy it again from Developer Portal > Bot > \
              Reset Token into discord.bot_token, then restart",
         ),
-        4010 | 4011 => Some("Discord requires sharding for this bot (close 4010/4011); factorio-isr runs one shard"),
+        4010 | 4011 => Some(
+            "Discord requires sharding for this bot (close 4010/4011); factorio-isr runs one shard",
+        ),
         4012 => Some("Discord refused the gateway version (close 4012); update factorio-isr"),
         4013 => Some("Discord refused the intents (close 4013); report this as a bug"),
         4014 => Some(
@@ -506,7 +540,10 @@ fn send(ws: &mut WebSocket<Stream>, payload: &Value) -> Result<(), tungstenite::
 fn split_authority(authority: &str) -> (String, Option<u16>) {
     if let Some(rest) = authority.strip_prefix('[') {
         let (host, after) = rest.split_once(']').unwrap_or((rest, ""));
-        return (host.to_owned(), after.strip_prefix(':').and_then(|p| p.parse().ok()));
+        return (
+            host.to_owned(),
+            after.strip_prefix(':').and_then(|p| p.parse().ok()),
+        );
     }
     match authority.rsplit_once(':') {
         Some((host, port)) => (host.to_owned(), port.parse().ok()),
@@ -568,24 +605,43 @@ mod tests {
 
     #[test]
     fn authorities_split_into_host_and_port() {
-        assert_eq!(split_authority("gateway.discord.gg"), ("gateway.discord.gg".into(), None));
-        assert_eq!(split_authority("127.0.0.1:9000"), ("127.0.0.1".into(), Some(9000)));
+        assert_eq!(
+            split_authority("gateway.discord.gg"),
+            ("gateway.discord.gg".into(), None)
+        );
+        assert_eq!(
+            split_authority("127.0.0.1:9000"),
+            ("127.0.0.1".into(), Some(9000))
+        );
         assert_eq!(split_authority("[::1]:9000"), ("::1".into(), Some(9000)));
         assert_eq!(split_authority("[::1]"), ("::1".into(), None));
     }
 
     #[test]
     fn close_codes_decide_what_comes_next() {
-        assert!(matches!(closed(Some((4004, String::new()))), End::Fatal(m) if m.contains("discord.bot_token")));
-        assert!(matches!(closed(Some((4014, String::new()))), End::Fatal(m) if m.contains("Message Content")));
+        assert!(
+            matches!(closed(Some((4004, String::new()))), End::Fatal(m) if m.contains("discord.bot_token"))
+        );
+        assert!(
+            matches!(closed(Some((4014, String::new()))), End::Fatal(m) if m.contains("Message Content"))
+        );
         for code in [4010, 4011, 4012, 4013] {
-            assert!(matches!(closed(Some((code, String::new()))), End::Fatal(_)), "{code}");
+            assert!(
+                matches!(closed(Some((code, String::new()))), End::Fatal(_)),
+                "{code}"
+            );
         }
         for code in [4007, 4009] {
-            assert!(matches!(closed(Some((code, String::new()))), End::Identify(_)), "{code}");
+            assert!(
+                matches!(closed(Some((code, String::new()))), End::Identify(_)),
+                "{code}"
+            );
         }
         for code in [1000, 1001, 4000, 4001, 4002, 4003, 4005, 4008] {
-            assert!(matches!(closed(Some((code, String::new()))), End::Resume(_)), "{code}");
+            assert!(
+                matches!(closed(Some((code, String::new()))), End::Resume(_)),
+                "{code}"
+            );
         }
         assert!(matches!(closed(None), End::Resume(_)));
     }
