@@ -62,14 +62,12 @@ impl Session {
     }
 
     fn ready(&self) -> (String, String) {
-        loop {
-            match self.inbound.recv_timeout(WAIT).expect("READY in time") {
-                Inbound::Ready {
-                    application_id,
-                    user_id,
-                } => return (application_id, user_id),
-                other => panic!("expected READY, got {other:?}"),
-            }
+        match self.inbound.recv_timeout(WAIT).expect("READY in time") {
+            Inbound::Ready {
+                application_id,
+                user_id,
+            } => (application_id, user_id),
+            other => panic!("expected READY, got {other:?}"),
         }
     }
 
