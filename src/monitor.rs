@@ -2,9 +2,11 @@
 //! `collect_interval_seconds` with commands that run no Lua, estimate UPS,
 //! and turn what the alert state machine decides into `alert` events.
 //!
-//! Only `/time` is asked: the map age gives UPS and, by its absence, tells
+//! `/time` is asked first: the map age gives UPS and, by its absence, tells
 //! that the server is unreachable. A timeout (the game is saving) is
-//! neither a sample nor a failure.
+//! neither a sample nor a failure. While the server answers, `/players
+//! online` and `/evolution` fill the gauges of /metrics and the bot's
+//! presence; none of the three runs Lua.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, select};
 use crate::alerts::{Alert, AlertState, Observation, Thresholds};
 use crate::discord::format::escape_markdown;
 use crate::event::{Event, Kind, Position};
-use crate::factorio::parse_map_age;
+use crate::factorio::{parse_evolution, parse_map_age, parse_players};
 use crate::health::Health;
 use crate::rcon::{Error, Request};
 use crate::stats::UpsEstimator;
@@ -59,7 +61,9 @@ impl MonitorJob {
             }
             next += self.interval;
             let now = Instant::now();
-            let observation = match self.ask("/time") {
+            let time = self.ask("/time");
+            let answered = time.is_ok();
+            let observation = match time {
                 Ok(text) => match parse_map_age(&text) {
                     Some(age) => {
                         let reading = estimator.add(now, age);
@@ -80,6 +84,9 @@ impl MonitorJob {
                     Some(Observation::Unreachable)
                 }
             };
+            if answered {
+                self.poll_gauges();
+            }
             let Some(observation) = observation else {
                 continue;
             };
@@ -91,6 +98,25 @@ impl MonitorJob {
                     send(self.events, event) -> sent => if sent.is_err() { return Ok(()) },
                     recv(self.shutdown) -> _ => return Ok(()),
                 }
+            }
+        }
+    }
+
+    /// Players online and evolution for /metrics and the bot's presence:
+    /// two more commands that run no Lua, asked only while the server
+    /// answers.
+    fn poll_gauges(&self) {
+        if let Ok(text) = self.ask("/players online") {
+            let online = parse_players(&text).iter().filter(|p| p.online).count() as u64;
+            self.health
+                .rcon(self.slot, |r| r.players_online = Some(online));
+        }
+        if let Ok(text) = self.ask("/evolution") {
+            // 2.0 reports each surface; Nauvis (the first) is the one
+            // players mean by "evolution".
+            if let Some((_, factor)) = parse_evolution(&text).first() {
+                let factor = *factor;
+                self.health.rcon(self.slot, |r| r.evolution = Some(factor));
             }
         }
     }

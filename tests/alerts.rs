@@ -1,6 +1,7 @@
 //! Stats and alerts end to end: UPS measured from `/time` against the fake
 //! Factorio RCON server, and the daemon posting a low-UPS alert and its
-//! recovery to the fake Discord, with no Lua ever sent.
+//! recovery to the fake Discord, players and evolution on /metrics, with no
+//! Lua ever sent.
 
 mod support;
 
@@ -66,6 +67,8 @@ fn low_ups_alert_then_recovery() {
     let fake = FakeDiscord::start();
     let game = FakeRcon::start(PASSWORD);
     game.set_ups(30.0);
+    game.set_players(&["alice", "bob"], &["carol"]);
+    game.set_evolution(&[("Nauvis", 0.4321), ("Gleba", 0.9)]);
     let ws = Workspace::new();
     std::fs::write(ws.log(), "").expect("log");
     let base = format!("\"{}\"", fake.api_base());
@@ -105,10 +108,21 @@ fn low_ups_alert_then_recovery() {
     );
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(fake.messages(alerts).len(), 2, "no more alerts");
+    // The gauges come from the same polls.
+    let base = run.health_base();
+    let (_, text) = support::http_get(&format!("{base}/metrics"));
+    let m = support::prometheus::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let server = [("server", support::daemon::SERVER)];
+    assert_eq!(m.get("factorio_isr_players_online", &server), Some(2.0));
+    assert_eq!(m.get("factorio_isr_evolution", &server), Some(0.4321));
+    assert_eq!(m.get("factorio_isr_rcon_up", &server), Some(1.0));
+    assert!(m.get("factorio_isr_ups", &server).is_some_and(|u| u > 50.0));
     assert_eq!(run.stop(), 0);
     assert!(
-        game.commands().iter().all(|c| c == "/time"),
-        "only /time was asked: {:?}",
+        game.commands()
+            .iter()
+            .all(|c| ["/time", "/players online", "/evolution"].contains(&c.as_str())),
+        "only commands without Lua were asked: {:?}",
         game.commands()
     );
     assert!(game.lua_commands().is_empty());
