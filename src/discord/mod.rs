@@ -1,8 +1,8 @@
 //! Everything that knows Discord's rules. Only this module speaks to Discord.
 
 pub mod delivery;
-pub mod gateway;
 pub mod format;
+pub mod gateway;
 pub mod outbox;
 pub mod ratelimit;
 pub mod rest;
