@@ -14,5 +14,7 @@
 //! Default plans run no Lua, so they keep the save's achievements.
 
 pub mod sanitize;
+pub mod spec;
 
 pub use sanitize::{clean_text, lua_string, player, relay_line};
+pub use spec::{ADMIN_ROOT, Leaf, ROOT, find, leaves, registration};
