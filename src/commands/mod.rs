@@ -13,8 +13,13 @@
 //! runs the planned steps on the server's RCON thread and edits the reply.
 //! Default plans run no Lua, so they keep the save's achievements.
 
+pub mod plan;
 pub mod sanitize;
 pub mod spec;
 
+pub use plan::{
+    Facts, Invocation, LuaApi, OptionValue, Plan, Render, complete, connect_reply, fit, help_text,
+    lua_api, parse_version, plan, resolve_server,
+};
 pub use sanitize::{clean_text, lua_string, player, relay_line};
 pub use spec::{ADMIN_ROOT, Leaf, ROOT, find, leaves, registration};
