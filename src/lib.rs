@@ -9,6 +9,7 @@ pub mod app;
 pub mod backoff;
 pub mod checkpoint;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod discord;
 pub mod doctor;
