@@ -11,8 +11,9 @@
 //! [`SHUTDOWN_GRACE`]. SIGHUP stops the run and starts one with the new
 //! config, but only once that config has been checked in full.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -20,9 +21,13 @@ use crossbeam_channel::{Receiver, Sender, bounded, select};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::alerts::Thresholds;
+use crate::bot::defaults::Defaults;
+use crate::bot::interaction::{Cooldowns, PlayerCache};
+use crate::bot::{BotJob, Shared};
 use crate::checkpoint::{self, StateDir};
 use crate::config::{Config, Mode, Server, StartAt, Watch};
 use crate::discord::delivery::Delivery;
+use crate::discord::gateway::GatewayJob;
 use crate::discord::rest::Rest;
 use crate::follow::{FollowJob, SAFETY_CHECK};
 use crate::health::{Health, Phase};
@@ -318,6 +323,7 @@ impl Workers {
             }
         }
 
+        let bot_rest = rest.clone();
         let delivery_config = config.clone();
         let delivery_health = health.clone();
         threads.spawn("discord", move || match rest {
@@ -333,10 +339,12 @@ impl Workers {
         for (name, job) in jobs {
             threads.spawn(&name, move || job.run())?;
         }
+        let mut rcon_senders = HashMap::new();
         for server in &config.servers {
             let Some(rcon) = &server.rcon else { continue };
             let slot = health.add_rcon(server.id.clone());
             let (req_tx, req_rx) = crossbeam_channel::unbounded();
+            rcon_senders.insert(server.id.clone(), req_tx.clone());
             let target = rcon::Target {
                 addr: format!("{}:{}", rcon.host, rcon.port),
                 password: rcon.password.clone(),
@@ -369,6 +377,44 @@ impl Workers {
                 };
                 threads.spawn(&format!("alerts/{}", server.id), move || job.run())?;
             }
+        }
+        // Bot mode, unless edge mode (`gateway: false`): the gateway
+        // session and the threads that answer it.
+        if let (Some(rest), Some(token), true) = (
+            bot_rest,
+            config.discord.bot_token.clone(),
+            config.discord.gateway,
+        ) {
+            let (inbound_tx, inbound_rx) = bounded(256);
+            let (presence_tx, presence_rx) = bounded(4);
+            let gateway = GatewayJob {
+                rest: rest.clone(),
+                token,
+                intents: intents(&config),
+                inbound: inbound_tx,
+                presence: presence_rx,
+                shutdown: shutdown_rx.clone(),
+                health: health.clone(),
+            };
+            threads.spawn("gateway", move || gateway.run())?;
+            let bot = BotJob {
+                shared: Arc::new(Shared {
+                    config: config.clone(),
+                    rest,
+                    health: health.clone(),
+                    rcon: rcon_senders,
+                    defaults: Defaults::load(state.path()),
+                    state: state.clone(),
+                    ids: Mutex::new(None),
+                    cooldowns: Cooldowns::default(),
+                    players: PlayerCache::default(),
+                    versions: Mutex::new(HashMap::new()),
+                }),
+                inbound: inbound_rx,
+                presence: presence_tx,
+                shutdown: shutdown_rx.clone(),
+            };
+            threads.spawn("bot", move || bot.run())?;
         }
         state.touch_alive();
         Ok(Self {
@@ -443,6 +489,17 @@ impl Workers {
         drop(self.shutdown);
         self.threads.join(SHUTDOWN_GRACE, &self.done);
         self.state.touch_alive();
+    }
+}
+
+/// Gateway intents: none for slash commands; the relay needs message
+/// events and, privileged, their content.
+fn intents(config: &Config) -> u64 {
+    use crate::discord::gateway::{GUILD_MESSAGES, GUILDS, MESSAGE_CONTENT};
+    if config.servers.iter().any(|s| s.chat_channel_id.is_some()) {
+        GUILDS | GUILD_MESSAGES | MESSAGE_CONTENT
+    } else {
+        0
     }
 }
 

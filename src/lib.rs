@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod app;
 pub mod backoff;
+pub mod bot;
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;
