@@ -87,6 +87,9 @@ pub struct Discord {
     pub guild_id: Option<Snowflake>,
     pub event_channel_id: Option<Snowflake>,
     pub admin_role_ids: Vec<Snowflake>,
+    /// Per admin command (`kick`, `whitelist add`): the roles that may run
+    /// it, instead of `admin_role_ids`.
+    pub command_roles: BTreeMap<String, Vec<Snowflake>>,
     pub audit_channel_id: Option<Snowflake>,
     /// False runs edge mode: events only, no gateway session.
     pub gateway: bool,
@@ -293,6 +296,7 @@ const DISCORD_KEYS: &[&str] = &[
     "guild_id",
     "event_channel_id",
     "admin_role_ids",
+    "command_roles",
     "audit_channel_id",
     "gateway",
     "webhook_player_names",
@@ -436,6 +440,7 @@ fn read_discord(
             .enumerate()
             .filter_map(|(i, s)| parse_snowflake(r, &path.key("admin_role_ids").index(i), s))
             .collect(),
+        command_roles: command_roles(r, m, &path),
         audit_channel_id: snowflake(r, m, &path, "audit_channel_id"),
         gateway: r.boolean(m, &path, "gateway").unwrap_or(true),
         webhook_player_names: r.boolean(m, &path, "webhook_player_names").unwrap_or(false),
@@ -466,6 +471,37 @@ fn read_health(r: &mut Reader, top: &Mapping) -> Option<SocketAddr> {
             }
         }
     }
+}
+
+/// `discord.command_roles`: admin command paths to role IDs.
+fn command_roles(r: &mut Reader, m: &Mapping, path: &KeyPath) -> BTreeMap<String, Vec<Snowflake>> {
+    let mut out = BTreeMap::new();
+    let Some(value) = m.get("command_roles") else {
+        return out;
+    };
+    let cpath = path.key("command_roles");
+    let admin: Vec<&str> = crate::commands::spec::leaves()
+        .iter()
+        .filter(|l| l.admin)
+        .map(|l| l.path)
+        .collect();
+    let Some(cm) = r.mapping(value, &cpath, &admin) else {
+        return out;
+    };
+    for key in cm.keys() {
+        let Some(name) = key.as_str().filter(|k| admin.contains(k)) else {
+            continue;
+        };
+        let ids = r
+            .string_list(cm, &cpath, name)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| parse_snowflake(r, &cpath.key(name).index(i), s))
+            .collect();
+        out.insert(name.to_owned(), ids);
+    }
+    out
 }
 
 /// A secret given inline (`key`) or as a file (`key_file`), never both.
@@ -660,10 +696,16 @@ fn read_server(
             }
             paths
         }
+        // A server reached only over RCON: a bot instance next to edge
+        // instances that follow the logs (docs/TOPOLOGY.md).
+        (None, true) if m.contains_key("rcon_password") || m.contains_key("rcon_password_file") => {
+            Vec::new()
+        }
         (None, true) => {
             r.problem(
                 &at.key("log_path"),
-                "required key is missing (the file Factorio writes with --console-log, e.g. /opt/factorio/console.log)",
+                "required key is missing (the file Factorio writes with --console-log, e.g. /opt/factorio/console.log; \
+                 a server reached only over RCON needs rcon_password instead)",
             );
             Vec::new()
         }

@@ -113,12 +113,54 @@ fn wrong_type_names_line_and_key() {
 
 #[test]
 fn missing_required_key_says_what_to_set() {
-    let e = one_error(&GOOD.replace("    log_path: /factorio/console.log\n", ""));
+    let no_rcon = GOOD
+        .replace("    log_path: /factorio/console.log\n", "")
+        .replace(
+            "    rcon_host: 127.0.0.1\n    rcon_port: 27015\n    rcon_password: ${RCON_PASSWORD}\n",
+            "",
+        );
+    let e = one_error(&no_rcon);
     assert!(
         e.starts_with("servers.yml:5: servers.prod.log_path: required key is missing"),
         "{e}"
     );
     assert!(e.contains("--console-log"), "{e}");
+    assert!(e.contains("rcon_password"), "{e}");
+}
+
+/// The bot instance of a sidecar deployment reaches servers over RCON
+/// only: no log to follow.
+#[test]
+fn a_server_with_rcon_needs_no_log() {
+    let config = parse(&GOOD.replace("    log_path: /factorio/console.log\n", ""))
+        .unwrap_or_else(|e| panic!("{e:#?}"));
+    assert!(config.servers[0].log_paths.is_empty());
+    assert!(config.servers[0].rcon.is_some());
+}
+
+#[test]
+fn command_roles_name_admin_commands() {
+    let text = format!(
+        "{}  command_roles:\n    kick: [\"11\"]\n    whitelist add: [\"12\", \"13\"]\n",
+        GOOD.replace("servers:\n", "")
+            .split("  prod:")
+            .next()
+            .unwrap_or_default()
+    );
+    let text = format!(
+        "{text}servers:\n  prod:{}",
+        GOOD.split("  prod:").nth(1).unwrap_or_default()
+    );
+    let config = parse(&text).unwrap_or_else(|e| panic!("{e:#?}\n{text}"));
+    let roles = &config.discord.command_roles;
+    assert_eq!(
+        roles["kick"].iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![11]
+    );
+    assert_eq!(roles["whitelist add"].len(), 2);
+    let e = one_error(&text.replace("    kick:", "    kik:"));
+    assert!(e.contains("discord.command_roles"), "{e}");
+    assert!(e.contains("did you mean `kick`?"), "{e}");
 }
 
 #[test]
