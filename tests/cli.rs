@@ -384,10 +384,22 @@ fn version_help_and_usage_errors() {
     );
     let out = command(&root()).arg("--help").output().expect("runs");
     assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
     assert!(
-        String::from_utf8_lossy(&out.stdout)
-            .contains("Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.")
+        help.contains(
+            "Exit codes: 0 ok, 1 runtime failure (or a failed check), 2 bad usage or config."
+        ),
+        "{help}"
     );
+    for command in [
+        "check-config",
+        "replay FILE",
+        "doctor",
+        "healthcheck [URL]",
+        "SIGHUP",
+    ] {
+        assert!(help.contains(command), "--help lacks {command}");
+    }
     let out = command(&root()).arg("--frobnicate").output().expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown option --frobnicate"));

@@ -1,0 +1,639 @@
+//! The bot end to end: the real daemon in bot mode against the fake
+//! gateway, the fake REST API and the fake Factorio RCON server. Every
+//! slash command through an INTERACTION_CREATE, registration, permissions,
+//! injection, the chat relay and its loop prevention, and heartbeats that
+//! keep time while REST is slow.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::daemon::{Run, Workspace, append};
+use support::discord::{self, FakeDiscord, InteractionReply, ReplyKind};
+use support::gateway::{self, FakeGateway, Interaction, interaction_command, message_create};
+use support::rcon::FakeRcon;
+
+const WAIT: Duration = Duration::from_secs(15);
+const PASSWORD: &str = "bot-test-rcon-password";
+const ADMIN_ROLE: &str = "1400000000000000001";
+const AUDIT_CHANNEL: &str = "1400000000000000002";
+/// The server's chat channel, and the channel interactions come from.
+const CHAT_CHANNEL: &str = gateway::CHANNEL_ID;
+
+/// Everything one bot test needs, started and wired together.
+struct World {
+    rest: FakeDiscord,
+    gateway: FakeGateway,
+    game: FakeRcon,
+    ws: Workspace,
+    run: Run,
+}
+
+impl World {
+    fn start(extra_server: &[(&str, &str)]) -> World {
+        let rest = FakeDiscord::start();
+        let gateway = FakeGateway::start();
+        gateway.set_heartbeat_interval(Duration::from_millis(400));
+        rest.set_gateway_url(&gateway.url());
+        let game = FakeRcon::start(PASSWORD);
+        game.set_players(&["alice", "bob"], &["carol"]);
+        game.set_admins(&["alice"]);
+        game.set_evolution(&[("Nauvis", 0.4321)]);
+        let ws = Workspace::new();
+        append(&ws.log(), "");
+        let port = game.port().to_string();
+        let mut server = vec![
+            ("rcon_host", "127.0.0.1"),
+            ("rcon_port", port.as_str()),
+            ("rcon_password", PASSWORD),
+            ("enable_stats_collector", "false"),
+        ];
+        let chat = format!("\"{CHAT_CHANNEL}\"");
+        server.push(("chat_channel_id", &chat));
+        server.extend_from_slice(extra_server);
+        let token = format!("\"{}\"", discord::TOKEN);
+        let api = format!("\"{}\"", rest.api_base());
+        let guild = format!("\"{}\"", gateway::GUILD_ID);
+        let roles = format!("[\"{ADMIN_ROLE}\"]");
+        let audit = format!("\"{AUDIT_CHANNEL}\"");
+        let config = ws.config_with_discord(
+            &[
+                ("bot_token", &token),
+                ("api_base", &api),
+                ("guild_id", &guild),
+                ("admin_role_ids", &roles),
+                ("audit_channel_id", &audit),
+            ],
+            &server,
+        );
+        let run = ws.start(&config);
+        gateway.wait_for_identifies(1, WAIT);
+        World {
+            rest,
+            gateway,
+            game,
+            ws,
+            run,
+        }
+    }
+
+    /// Sends `interaction` as an INTERACTION_CREATE and returns every
+    /// reply once the final one (an edit after a defer, else the
+    /// callback) has arrived.
+    fn invoke(&self, interaction: &Interaction) -> Vec<InteractionReply> {
+        self.rest
+            .register_interaction(interaction.id(), interaction.token());
+        let sent = Instant::now();
+        self.gateway.send_interaction(interaction.json());
+        let first = self.rest.wait_for_interaction_reply(
+            interaction.id(),
+            |r| r.kind == ReplyKind::Callback,
+            WAIT,
+        );
+        assert!(
+            first.at.duration_since(sent) < Duration::from_secs(3),
+            "the first answer came after Discord's 3 s deadline"
+        );
+        assert!(first.accepted(), "callback refused: {first:?}");
+        if first.body["type"] == 5 {
+            self.rest.wait_for_interaction_reply(
+                interaction.id(),
+                |r| r.kind == ReplyKind::Edit,
+                WAIT,
+            );
+        }
+        self.rest.interaction_responses(interaction.id())
+    }
+
+    /// The text the member finally sees.
+    fn answer(&self, interaction: &Interaction) -> (String, bool) {
+        let replies = self.invoke(interaction);
+        let last = replies.last().expect("a reply");
+        let ephemeral = replies[0].body["data"]["flags"]
+            .as_u64()
+            .is_some_and(|f| f & 64 != 0);
+        let content = match last.kind {
+            ReplyKind::Callback => &last.body["data"]["content"],
+            _ => &last.body["content"],
+        };
+        (content.as_str().unwrap_or_default().to_owned(), ephemeral)
+    }
+}
+
+fn public(path: &str) -> Interaction {
+    interaction_command(path)
+}
+
+fn admin(path: &str) -> Interaction {
+    interaction_command(path)
+        .command_name("factorio-admin")
+        .roles(&[ADMIN_ROLE])
+}
+
+/// A member of its own, so one member's cooldown cannot hold up the next
+/// row of a table.
+fn as_user(i: Interaction, n: usize) -> Interaction {
+    i.user(&format!("15000000000000{n:05}"), &format!("member{n}"))
+        .global_name(None)
+}
+
+/// One row: the command, what its final answer must contain, and the
+/// command the game must have received (`None`: answered without RCON).
+struct Row {
+    interaction: Interaction,
+    answer: &'static str,
+    rcon: Option<&'static str>,
+}
+
+fn row(interaction: Interaction, answer: &'static str, rcon: Option<&'static str>) -> Row {
+    Row {
+        interaction,
+        answer,
+        rcon,
+    }
+}
+
+/// Runs each row and checks its answer and what reached the game.
+fn check_rows(w: &World, rows: Vec<Row>) {
+    for (n, r) in rows.into_iter().enumerate() {
+        let before = w.game.commands().len();
+        let interaction = as_user(r.interaction, n);
+        let shown = format!("{}", interaction.json()["data"]);
+        let (answer, _) = w.answer(&interaction);
+        assert!(
+            answer.contains(r.answer),
+            "{shown}: answer {answer:?} lacks {:?}",
+            r.answer
+        );
+        assert!(!answer.contains("127.0.0.1"), "{shown}: {answer}");
+        assert!(
+            !answer.contains(&w.game.port().to_string()),
+            "{shown}: {answer}"
+        );
+        let sent = w.game.commands()[before..].to_vec();
+        match r.rcon {
+            Some(want) => assert!(
+                sent.iter().any(|c| c == want),
+                "{shown}: the game got {sent:?}, not {want:?}"
+            ),
+            None => assert!(sent.is_empty(), "{shown}: the game got {sent:?}"),
+        }
+    }
+}
+
+#[test]
+fn commands_are_registered_once_within_discords_limits() {
+    let mut w = World::start(&[]);
+    let deadline = Instant::now() + WAIT;
+    while w.rest.command_overwrites().is_empty() {
+        assert!(Instant::now() < deadline, "no registration");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let overwrites = w.rest.command_overwrites();
+    assert_eq!(overwrites.len(), 1);
+    assert_eq!(overwrites[0].0.as_deref(), Some(gateway::GUILD_ID));
+    let body = &overwrites[0].1;
+    let names: Vec<&str> = body
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["factorio", "factorio-admin"]);
+    assert_eq!(body[1]["default_member_permissions"], "32");
+    let leaves = count_leaves(body);
+    assert!(leaves >= 30, "{leaves} subcommands");
+    assert_eq!(w.rest.schema_violations(), Vec::<String>::new());
+    assert_eq!(w.run.stop(), 0);
+
+    // Unchanged: a restart does not register again.
+    let config = w.ws.file("config.yml");
+    let mut again = w.ws.start(&config);
+    w.gateway.wait_for_identifies(2, WAIT);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(w.rest.command_overwrites().len(), 1, "registered once");
+    assert_eq!(again.stop(), 0);
+}
+
+fn count_leaves(commands: &Value) -> usize {
+    fn walk(options: &Value) -> usize {
+        options.as_array().map_or(0, |list| {
+            list.iter()
+                .map(|o| match o["type"].as_u64() {
+                    Some(1) => 1,
+                    Some(2) => walk(&o["options"]),
+                    _ => 0,
+                })
+                .sum()
+        })
+    }
+    commands
+        .as_array()
+        .map_or(0, |list| list.iter().map(|c| walk(&c["options"])).sum())
+}
+
+/// Every public command, as a member without any role.
+#[test]
+fn every_public_command_answers_through_the_gateway() {
+    let mut w = World::start(&[]);
+    let rows = vec![
+        row(public("servers"), "s1", None),
+        row(public("connect").option("server", "s1"), "s1", None),
+        row(public("status"), "s1", Some("/players online")),
+        row(public("players"), "alice", Some("/players online")),
+        row(public("version"), "2.0.28", Some("/version")),
+        row(public("seed"), support::rcon::SEED, Some("/seed")),
+        row(public("evolution"), "43.21%", Some("/evolution")),
+        row(public("admins"), "alice", Some("/admins")),
+        row(public("health"), "s1", None),
+        row(public("time"), "s1", Some("/time")),
+        row(public("bans"), "s1", Some("/bans")),
+        row(public("ups"), "UPS", None),
+        row(public("mods"), "allow_lua", None),
+        row(public("uptime"), "bridge", Some("/time")),
+        row(public("help"), "/factorio", None),
+        row(
+            public("say").option("message", "hello from discord"),
+            "hello from discord",
+            Some("[Discord] member15: hello from discord"),
+        ),
+    ];
+    assert_eq!(rows.len(), 16);
+    check_rows(&w, rows);
+    assert_eq!(
+        w.game.lua_commands(),
+        Vec::<String>::new(),
+        "no Lua by default"
+    );
+    assert_eq!(w.rest.schema_violations(), Vec::<String>::new());
+    assert_eq!(w.run.stop(), 0);
+}
+
+/// Every admin command, as a member with the admin role; Lua commands
+/// are refused without `allow_lua`.
+#[test]
+fn every_admin_command_answers_and_is_audited() {
+    let mut w = World::start(&[]);
+    let rows = vec![
+        row(
+            admin("kick")
+                .option("player", "bob")
+                .option("reason", "afk"),
+            "bob",
+            Some("/kick bob afk"),
+        ),
+        row(
+            admin("ban")
+                .option("player", "carol")
+                .option("reason", "griefing"),
+            "carol",
+            Some("/ban carol griefing"),
+        ),
+        row(
+            admin("unban").option("player", "carol"),
+            "carol",
+            Some("/unban carol"),
+        ),
+        row(
+            admin("mute").option("player", "alice"),
+            "alice",
+            Some("/mute alice"),
+        ),
+        row(
+            admin("unmute").option("player", "alice"),
+            "alice",
+            Some("/unmute alice"),
+        ),
+        row(admin("mutes"), "s1", Some("/mutes")),
+        row(
+            admin("promote").option("player", "bob"),
+            "bob",
+            Some("/promote bob"),
+        ),
+        row(
+            admin("demote").option("player", "bob"),
+            "bob",
+            Some("/demote bob"),
+        ),
+        row(admin("save"), "s1", Some("/server-save")),
+        row(
+            admin("broadcast").option("message", "restart soon"),
+            "restart soon",
+            Some("restart soon"),
+        ),
+        row(
+            admin("whisper")
+                .option("player", "alice")
+                .option("message", "hi"),
+            "alice",
+            Some("/whisper alice hi"),
+        ),
+        row(
+            admin("whitelist add").option("player", "dave"),
+            "dave",
+            Some("/whitelist add dave"),
+        ),
+        row(
+            admin("whitelist remove").option("player", "dave"),
+            "dave",
+            Some("/whitelist remove dave"),
+        ),
+        row(admin("whitelist list"), "s1", Some("/whitelist get")),
+        row(admin("whitelist clear"), "s1", Some("/whitelist clear")),
+        row(admin("clock"), "allow_lua", None),
+        row(admin("speed"), "allow_lua", None),
+        row(admin("research status"), "allow_lua", None),
+        row(
+            admin("research complete").option("technology", "automation-2"),
+            "allow_lua",
+            None,
+        ),
+        row(
+            admin("research undo").option("technology", "automation-2"),
+            "allow_lua",
+            None,
+        ),
+        row(admin("research all"), "allow_lua", None),
+        row(
+            admin("rcon").option("command", "/players"),
+            "alice",
+            Some("/players"),
+        ),
+        row(admin("help"), "/factorio-admin", None),
+    ];
+    check_rows(&w, rows);
+    assert_eq!(
+        w.game.lua_commands(),
+        Vec::<String>::new(),
+        "no Lua by default"
+    );
+    // Every admin action is in the audit channel, naming who and where.
+    let audit = w
+        .rest
+        .wait_for_messages(&format!("channel:{AUDIT_CHANNEL}"), 23, WAIT);
+    assert!(
+        audit[0].content.contains("kick") && audit[0].content.contains("s1"),
+        "{}",
+        audit[0].content
+    );
+    assert_eq!(w.rest.schema_violations(), Vec::<String>::new());
+    assert_eq!(w.run.stop(), 0);
+}
+
+/// With `allow_lua`, Lua commands run as `/sc`, never `/c`.
+#[test]
+fn lua_commands_run_as_silent_commands_only_when_allowed() {
+    let mut w = World::start(&[("allow_lua", "true")]);
+    let rows = vec![
+        row(admin("speed"), "s1", None),
+        row(public("mods"), "s1", None),
+    ];
+    for (n, r) in rows.into_iter().enumerate() {
+        let (answer, _) = w.answer(&as_user(r.interaction, n));
+        assert!(answer.contains(r.answer), "{answer}");
+    }
+    let lua = w.game.lua_commands();
+    assert_eq!(lua.len(), 2, "{lua:?}");
+    assert!(lua.iter().all(|c| c.starts_with("/sc ")), "{lua:?}");
+    assert_eq!(w.run.stop(), 0);
+}
+
+#[test]
+fn heartbeats_keep_time_while_rest_is_slow() {
+    let mut w = World::start(&[]);
+    w.gateway.wait_for_heartbeats(2, WAIT);
+    // Every REST answer now takes 3 s; a command waits on two of them.
+    w.rest.hang_next(10, Duration::from_secs(3));
+    let i = public("players");
+    w.rest.register_interaction(i.id(), i.token());
+    w.gateway.send_interaction(i.json());
+    append(
+        &w.ws.log(),
+        "2024-04-09 06:08:43 [JOIN] dave joined the game\n",
+    );
+    let since = Instant::now();
+    std::thread::sleep(Duration::from_secs(4));
+    let beats: Vec<Instant> = w
+        .gateway
+        .heartbeats()
+        .into_iter()
+        .map(|h| h.at)
+        .filter(|at| *at >= since)
+        .collect();
+    // 400 ms apart; blocked behind a 3 s REST call they would not be.
+    assert!(beats.len() >= 6, "{} heartbeats in 4 s", beats.len());
+    let longest = beats
+        .windows(2)
+        .map(|p| p[1].duration_since(p[0]))
+        .max()
+        .unwrap_or_default();
+    assert!(
+        longest < Duration::from_millis(1500),
+        "a heartbeat came {longest:?} after the previous one"
+    );
+    assert_eq!(w.run.stop(), 0);
+}
+
+/// A member without the admin role is refused, ephemerally, and nothing
+/// reaches the game; with the role the same command runs once.
+#[test]
+fn admin_commands_need_the_role_and_nothing_reaches_rcon_without_it() {
+    let mut w = World::start(&[]);
+    let refused = interaction_command("kick")
+        .command_name("factorio-admin")
+        .option("player", "bob")
+        .permissions(gateway::ADMIN_PERMISSIONS);
+    let (answer, ephemeral) = w.answer(&refused);
+    assert!(answer.contains("not allowed"), "{answer}");
+    assert!(ephemeral, "a denial is ephemeral");
+    assert!(w.game.actions().is_empty(), "{:?}", w.game.actions());
+    assert!(w.game.commands().iter().all(|c| !c.starts_with("/kick")));
+
+    let (answer, ephemeral) = w.answer(&admin("kick").option("player", "bob"));
+    assert!(answer.contains("bob"), "{answer}");
+    assert!(ephemeral, "admin answers are ephemeral");
+    assert_eq!(w.game.actions(), vec!["kick bob".to_owned()]);
+    assert_eq!(w.run.stop(), 0);
+    let audit: Vec<String> = w
+        .run
+        .stderr_to_end()
+        .into_iter()
+        .filter(|l| l.contains("audit:"))
+        .collect();
+    assert_eq!(audit.len(), 2, "{audit:#?}");
+    assert!(audit[0].contains("refused"), "{}", audit[0]);
+}
+
+/// What the game receives for hostile names and text: names are refused
+/// before anything is sent; text is one line that cannot start a command
+/// or leave a Lua string.
+#[test]
+fn injection_attempts_reach_rcon_harmless() {
+    let mut w = World::start(&[("allow_lua", "true")]);
+    for (n, name) in [
+        "bob\"; game.print(1) --",
+        "a b",
+        "x\n/c game.print(1)",
+        "]]",
+        "/c",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (answer, _) = w.answer(&as_user(admin("kick").option("player", *name), n));
+        assert!(!answer.is_empty());
+    }
+    assert!(
+        w.game.actions().is_empty(),
+        "refused names reached the game: {:?}",
+        w.game.actions()
+    );
+
+    let hostile = "ok\n/c game.print(1) ]==] \"); game.print(2) --";
+    w.answer(&as_user(
+        admin("kick")
+            .option("player", "bob")
+            .option("reason", hostile),
+        10,
+    ));
+    w.answer(&as_user(public("say").option("message", hostile), 11));
+    w.answer(&as_user(admin("broadcast").option("message", hostile), 12));
+    let sent = w.game.commands();
+    let kick = sent
+        .iter()
+        .find(|c| c.starts_with("/kick "))
+        .expect("the kick");
+    assert_eq!(
+        kick,
+        "/kick bob ok /c game.print(1) ]==] \"); game.print(2) --"
+    );
+    let say = sent
+        .iter()
+        .find(|c| c.starts_with("[Discord] "))
+        .expect("the say");
+    assert_eq!(
+        say,
+        "[Discord] member11: ok /c game.print(1) ]==] \"); game.print(2) --"
+    );
+    let broadcast = sent
+        .iter()
+        .find(|c| c.starts_with("/sc game.print("))
+        .expect("the broadcast, as Lua since allow_lua is on");
+    // A long bracket whose closing the text does not contain: `]==]` is
+    // in the text, `]=]` is not.
+    assert!(
+        broadcast
+            .starts_with("/sc game.print([=[ok /c game.print(1) ]==] \"); game.print(2) --]=]"),
+        "{broadcast}"
+    );
+    assert!(sent.iter().all(|c| !c.contains('\n') && !c.contains('\0')));
+    assert!(
+        w.game.lua_commands().iter().all(|c| c.starts_with("/sc ")),
+        "{:?}",
+        w.game.lua_commands()
+    );
+    assert_eq!(w.run.stop(), 0);
+}
+
+/// Chat from people in the chat channel reaches the game as plain text;
+/// bots, webhooks and the bridge itself do not; the echo Factorio writes
+/// to its log does not come back to Discord.
+#[test]
+fn chat_is_relayed_once_and_never_loops() {
+    let mut w = World::start(&[]);
+    let m = message_create("hello <@42> :) <:factorio:7>\nsecond line")
+        .author("1500000000000000001", "ann")
+        .global_name(None)
+        .mention("42", "bob")
+        .attachment("map.png", 1024);
+    w.gateway.send_message(m.json());
+    w.gateway
+        .send_message(message_create("from a bot").bot().json());
+    w.gateway.send_message(
+        message_create("from a webhook")
+            .webhook("77", "hook")
+            .json(),
+    );
+    w.gateway
+        .send_message(message_create("from us").by_the_bot().json());
+    let mut other = message_create("elsewhere").json();
+    other["channel_id"] = "1".into();
+    w.gateway.send_message(other);
+    let deadline = Instant::now() + WAIT;
+    while w.game.chats().is_empty() {
+        assert!(Instant::now() < deadline, "nothing relayed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let chats = w.game.chats();
+    assert_eq!(
+        chats,
+        vec!["[Discord] ann: hello @bob :) :factorio: second line [attachment]".to_owned()],
+    );
+    // Factorio writes the relayed line to its log; it must not be posted.
+    append(
+        &w.ws.log(),
+        &format!(
+            "2024-04-09 06:08:43 [CHAT] <server>: {}\n2024-04-09 06:08:44 [JOIN] erin joined the game\n",
+            chats[0]
+        ),
+    );
+    w.rest
+        .wait_for_messages(support::daemon::DESTINATION, 1, WAIT);
+    std::thread::sleep(Duration::from_millis(500));
+    let posted: Vec<String> = w
+        .rest
+        .messages(support::daemon::DESTINATION)
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert!(
+        posted.iter().all(|c| !c.contains("[Discord]")),
+        "{posted:?}"
+    );
+    assert!(posted.iter().any(|c| c.contains("erin")), "{posted:?}");
+    assert_eq!(w.run.stop(), 0);
+}
+
+/// Autocomplete offers servers and the online players, from RCON.
+#[test]
+fn autocomplete_offers_servers_and_online_players() {
+    let mut w = World::start(&[]);
+    for (focused, partial, want) in [("player", "a", vec!["alice"]), ("server", "s", vec!["s1"])] {
+        let i = gateway::interaction_autocomplete("kick", focused, partial)
+            .command_name("factorio-admin")
+            .roles(&[ADMIN_ROLE]);
+        let replies = w.invoke(&i);
+        let choices: Vec<&str> = replies[0].body["data"]["choices"]
+            .as_array()
+            .expect("choices")
+            .iter()
+            .filter_map(|c| c["value"].as_str())
+            .collect();
+        assert_eq!(choices, want, "{focused}");
+    }
+    assert_eq!(w.run.stop(), 0);
+}
+
+/// A server that is down gets a clear answer within 5 s.
+#[test]
+fn a_server_that_is_down_is_answered_within_five_seconds() {
+    let mut w = World::start(&[]);
+    w.game.stall_all(true);
+    let i = public("players");
+    let sent = Instant::now();
+    let (answer, _) = w.answer(&i);
+    let took = sent.elapsed();
+    assert!(answer.contains("did not answer"), "{answer}");
+    assert!(took < Duration::from_secs(8), "answered after {took:?}");
+    assert!(!answer.contains("127.0.0.1"));
+    assert_eq!(w.run.stop(), 0);
+}
+
+#[test]
+fn shutdown_closes_the_session_with_1000() {
+    let mut w = World::start(&[]);
+    assert_eq!(w.run.stop(), 0);
+    assert_eq!(w.gateway.client_close_codes().last(), Some(&1000));
+}
