@@ -197,6 +197,28 @@ fn a_rejected_token_stops_the_gateway_with_the_fix_and_no_storm() {
     s.stop();
 }
 
+/// A token the REST API rejects never reaches the gateway, and is asked
+/// about once, not in a loop.
+#[test]
+fn a_token_rejected_by_rest_is_asked_once() {
+    let mut s = Session::start("not-the-token", Duration::from_millis(500));
+    let deadline = Instant::now() + WAIT;
+    while s.health.lock().discord.gateway_fatal.is_none() {
+        assert!(Instant::now() < deadline, "no fatal state");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let asked = s
+        .rest
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/gateway/bot"))
+        .count();
+    assert_eq!(asked, 1);
+    assert_eq!(s.gateway.connections(), 0);
+    s.stop();
+}
+
 #[test]
 fn disallowed_intents_say_how_to_fix_them() {
     let mut s = Session::start(discord::TOKEN, Duration::from_millis(500));
@@ -228,5 +250,4 @@ fn presence_updates_reach_the_gateway() {
     let p = s.gateway.wait_for_presence_updates(1, WAIT)[0].clone();
     assert_eq!(p.d["activities"][0]["state"], "3 players online");
     s.stop();
-    let _ = &s.rest;
 }

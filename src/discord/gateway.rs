@@ -88,6 +88,13 @@ struct Session {
     resume_url: String,
 }
 
+/// Why `GET /gateway/bot` gave no URL.
+enum UrlError {
+    /// The token is rejected: retrying cannot help and risks a ban.
+    Unauthorized,
+    Other(String),
+}
+
 /// How one connection ended, and so what the next does.
 #[derive(Debug, PartialEq, Eq)]
 enum End {
@@ -163,7 +170,15 @@ impl GatewayJob {
                 None => match self.gateway_url(&mut last_identify) {
                     Ok(Some(url)) => url,
                     Ok(None) => return Ok(()),
-                    Err(e) => {
+                    Err(UrlError::Unauthorized) => {
+                        self.stop_for(
+                            "Discord rejected the bot token (401 on GET /gateway/bot): copy it again from Developer \
+                             Portal > Bot > Reset Token into discord.bot_token, then restart"
+                                .to_owned(),
+                        );
+                        return Ok(());
+                    }
+                    Err(UrlError::Other(e)) => {
                         failures += 1;
                         log::warn!("cannot get the gateway URL: {e}");
                         if self.pause(backoff::delay(
@@ -196,10 +211,7 @@ impl GatewayJob {
             match end {
                 End::Shutdown => return Ok(()),
                 End::Fatal(why) => {
-                    log::error!("{why}");
-                    self.health.lock().discord.gateway_fatal = Some(why);
-                    self.set_state("stopped");
-                    let _ = self.shutdown.recv();
+                    self.stop_for(why);
                     return Ok(());
                 }
                 End::Resume(why) => {
@@ -220,27 +232,33 @@ impl GatewayJob {
         }
     }
 
+    /// Gives up for good: logs why, tells /health, and waits for shutdown
+    /// (ending the thread would stop the daemon, and delivery may still
+    /// work).
+    fn stop_for(&self, why: String) {
+        log::error!("{why}");
+        self.health.lock().discord.gateway_fatal = Some(why);
+        self.set_state("stopped");
+        let _ = self.shutdown.recv();
+    }
+
     /// `GET /gateway/bot`, waiting out a spent `session_start_limit`;
     /// `None` on shutdown.
-    fn gateway_url(&self, last_identify: &mut Option<Instant>) -> Result<Option<String>, String> {
+    fn gateway_url(&self, last_identify: &mut Option<Instant>) -> Result<Option<String>, UrlError> {
         let reply = self
             .rest
             .get(&self.rest.url("gateway/bot"))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| UrlError::Other(e.to_string()))?;
         match reply.status {
             200 => {}
-            401 => {
-                return Err(
-                    "Discord rejected the bot token (401); check discord.bot_token".to_owned(),
-                );
-            }
-            s => return Err(format!("HTTP {s} {}", reply.message())),
+            401 => return Err(UrlError::Unauthorized),
+            s => return Err(UrlError::Other(format!("HTTP {s} {}", reply.message()))),
         }
-        let body: Value =
-            serde_json::from_str(&reply.body).map_err(|e| format!("bad JSON: {e}"))?;
+        let body: Value = serde_json::from_str(&reply.body)
+            .map_err(|e| UrlError::Other(format!("bad JSON: {e}")))?;
         let url = body["url"]
             .as_str()
-            .ok_or("no url in the answer")?
+            .ok_or_else(|| UrlError::Other("no url in the answer".to_owned()))?
             .to_owned();
         let limit = &body["session_start_limit"];
         if limit["remaining"].as_u64() == Some(0) {
