@@ -147,9 +147,18 @@ fn a_rejected_token_is_unhealthy_and_never_shown() {
         b["followers"][0]["status"] == "following"
     });
     append(&ws.log(), &join_lines(0..1));
-    let (status, body) = wait_health(&base, "unhealthy", |s, _| s == 503);
+    // The gateway (GET /gateway/bot) and delivery (the post) both meet the
+    // rejected token; each says so.
+    let (status, body) = wait_health(&base, "unhealthy and halted", |s, b| {
+        s == 503 && b["discord"]["status"] == "halted"
+    });
     assert_eq!(body["status"], "unhealthy");
-    assert_eq!(body["discord"]["status"], "halted");
+    assert!(
+        body["discord"]["gateway"]
+            .as_str()
+            .is_some_and(|g| g.contains("rejected the bot token")),
+        "{body:#}"
+    );
     let reasons = body["reasons"].to_string();
     assert!(reasons.contains("rejected the bot token"), "{reasons}");
     assert!(!body.to_string().contains(token));
