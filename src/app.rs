@@ -408,7 +408,6 @@ impl Workers {
                     ids: Mutex::new(None),
                     cooldowns: Cooldowns::default(),
                     players: PlayerCache::default(),
-                    versions: Mutex::new(HashMap::new()),
                 }),
                 inbound: inbound_rx,
                 presence: presence_tx,

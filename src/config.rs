@@ -111,6 +111,9 @@ pub struct Server {
     /// Longer lines are cut, keeping this many bytes.
     pub max_line_bytes: usize,
     pub allow_lua: bool,
+    /// Relay Discord chat with a coloured `game.print` (Lua) instead of
+    /// plain chat; needs `allow_lua`.
+    pub relay_lua: bool,
     pub rcon: Option<Rcon>,
     pub event_channel_id: Option<Snowflake>,
     /// Routing: event kind or pattern routing key to channel.
@@ -314,6 +317,7 @@ const SERVER_KEYS: &[&str] = &[
     "poll_interval",
     "max_line_bytes",
     "allow_lua",
+    "relay_lua",
     "rcon_host",
     "rcon_port",
     "rcon_password",
@@ -711,6 +715,15 @@ fn read_server(
         }
     };
 
+    let allow_lua = r.boolean(m, at, "allow_lua").unwrap_or(false);
+    let relay_lua = r.boolean(m, at, "relay_lua").unwrap_or(false);
+    if relay_lua && !allow_lua {
+        r.problem(
+            &at.key("relay_lua"),
+            "needs allow_lua: true (a coloured relay runs Lua, which disables achievements on the save); \
+             remove relay_lua to relay as plain chat",
+        );
+    }
     let start_at = match r.string(m, at, "start_at").as_deref() {
         None | Some("end") => StartAt::End,
         Some("beginning") => StartAt::Beginning,
@@ -857,7 +870,8 @@ fn read_server(
         watch,
         poll_interval,
         max_line_bytes,
-        allow_lua: r.boolean(m, at, "allow_lua").unwrap_or(false),
+        allow_lua,
+        relay_lua,
         rcon,
         event_channel_id: snowflake(r, m, at, "event_channel_id"),
         channels,

@@ -97,6 +97,8 @@ pub struct Rcon {
     pub ups: Option<f64>,
     pub evolution: Option<f64>,
     pub players_online: Option<u64>,
+    /// The game's `/version`, asked once per connection.
+    pub version: Option<String>,
 }
 
 /// One Discord destination as delivery sees it.
@@ -121,9 +123,15 @@ pub struct Discord {
     /// The gateway session, when there is one: "connecting", "ready",
     /// "resuming", or the reason it stopped.
     pub gateway: Option<String>,
+    /// Since when the gateway has been ready, or not ready.
+    pub gateway_since: Option<Instant>,
     /// Set when the gateway cannot go on (a fatal close code).
     pub gateway_fatal: Option<String>,
 }
+
+/// A gateway not ready for this long makes the daemon degraded: slash
+/// commands and the relay are down, though events still flow.
+pub const GATEWAY_GRACE: Duration = Duration::from_secs(60);
 
 /// Counters for `/metrics`; they only grow, across reloads too.
 #[derive(Debug, Clone, Default)]
@@ -230,6 +238,7 @@ impl Health {
             ups: None,
             evolution: None,
             players_online: None,
+            version: None,
         });
         s.rcon.len() - 1
     }
@@ -369,6 +378,17 @@ fn verdict(s: &State, now: Instant) -> (Status, Vec<String>) {
     }
     if let Some(why) = &s.discord.gateway_fatal {
         found.push((Status::Unhealthy, why.clone()));
+    } else if let (Some(state), Some(since)) = (&s.discord.gateway, s.discord.gateway_since) {
+        let down = now.saturating_duration_since(since);
+        if state != "ready" && down >= GATEWAY_GRACE {
+            found.push((
+                Status::Degraded,
+                format!(
+                    "the Discord gateway has been {state} for {}s: slash commands and the chat relay wait",
+                    down.as_secs()
+                ),
+            ));
+        }
     }
     let busy: Vec<(&String, &Destination)> = s
         .discord
@@ -511,6 +531,26 @@ mod tests {
             .failing_since = Some(long_ago);
         assert_eq!(h.verdict().0, Status::Unhealthy);
         assert!(!h.ready());
+    }
+
+    #[test]
+    fn a_gateway_that_stays_down_is_degraded() {
+        let h = Health::new();
+        {
+            let mut s = h.lock();
+            s.discord.gateway = Some("resuming".into());
+            s.discord.gateway_since = Some(Instant::now());
+        }
+        assert_eq!(h.verdict().0, Status::Healthy, "a reconnect is normal");
+        h.lock().discord.gateway_since = Some(Instant::now() - GATEWAY_GRACE);
+        let (status, reasons) = h.verdict();
+        assert_eq!(status, Status::Degraded);
+        assert!(
+            reasons[0].contains("gateway has been resuming"),
+            "{reasons:?}"
+        );
+        h.lock().discord.gateway = Some("ready".into());
+        assert_eq!(h.verdict().0, Status::Healthy);
     }
 
     #[test]

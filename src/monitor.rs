@@ -123,15 +123,16 @@ impl MonitorJob {
 
     fn ask(&self, command: &str) -> Result<String, Error> {
         let (tx, rx) = bounded(1);
+        let wait = self.rcon_timeout + Duration::from_secs(1);
         let request = Request {
             command: command.to_owned(),
             reply: tx,
+            deadline: Instant::now() + wait,
         };
         self.rcon
             .send(request)
             .map_err(|_| Error::Closed("the RCON thread stopped".to_owned()))?;
-        rx.recv_timeout(self.rcon_timeout + Duration::from_secs(1))
-            .unwrap_or(Err(Error::Timeout))
+        rx.recv_timeout(wait).unwrap_or(Err(Error::Timeout))
     }
 
     fn event(&self, alert: &Alert) -> Event {

@@ -258,6 +258,10 @@ impl Client {
 pub struct Request {
     pub command: String,
     pub reply: crossbeam_channel::Sender<Result<String, Error>>,
+    /// Not sent after this: whoever asked has given up (and told a
+    /// Discord member so), and a command that runs minutes later would
+    /// surprise everyone.
+    pub deadline: Instant,
 }
 
 /// How the RCON thread reaches its server.
@@ -298,12 +302,19 @@ pub fn serve(
                     if failures > 0 {
                         log::info!("RCON connected to {} again", target.addr);
                     }
+                    // Once per connection: the game may have been updated
+                    // while it was away, and Lua differs between 1.1 and 2.0.
+                    let mut c = c;
+                    let version = c.exec("/version").ok().map(|v| v.trim().to_owned());
                     client = Some(c);
                     failures = 0;
                     reported = false;
                     health.rcon(slot, |r| {
                         r.up = Some(true);
                         r.last_error = None;
+                        if version.is_some() {
+                            r.version = version;
+                        }
                     });
                 }
                 Err(e) => {
@@ -337,6 +348,10 @@ pub fn serve(
             recv(shutdown) -> _ => return,
             recv(requests) -> request => {
                 let Ok(request) = request else { return };
+                if Instant::now() >= request.deadline {
+                    let _ = request.reply.send(Err(Error::Timeout));
+                    continue;
+                }
                 let sent = Instant::now();
                 let result = match client.as_mut() {
                     Some(c) => c.exec(&request.command),

@@ -121,7 +121,7 @@ fn low_ups_alert_then_recovery() {
     assert!(
         game.commands()
             .iter()
-            .all(|c| ["/time", "/players online", "/evolution"].contains(&c.as_str())),
+            .all(|c| ["/version", "/time", "/players online", "/evolution"].contains(&c.as_str())),
         "only commands without Lua were asked: {:?}",
         game.commands()
     );

@@ -240,15 +240,15 @@ fn every_public_command_answers_through_the_gateway() {
     let rows = vec![
         row(public("servers"), "s1", None),
         row(public("connect").option("server", "s1"), "s1", None),
-        row(public("status"), "s1", Some("/players online")),
+        row(public("status"), "alice", Some("/players online")),
         row(public("players"), "alice", Some("/players online")),
         row(public("version"), "2.0.28", Some("/version")),
         row(public("seed"), support::rcon::SEED, Some("/seed")),
         row(public("evolution"), "43.21%", Some("/evolution")),
         row(public("admins"), "alice", Some("/admins")),
         row(public("health"), "s1", None),
-        row(public("time"), "s1", Some("/time")),
-        row(public("bans"), "s1", Some("/bans")),
+        row(public("time"), "has been played for", Some("/time")),
+        row(public("bans"), "No one is banned", Some("/bans")),
         row(public("ups"), "UPS", None),
         row(public("mods"), "allow_lua", None),
         row(public("uptime"), "bridge", Some("/time")),
@@ -334,12 +334,12 @@ fn every_admin_command_answers_and_is_audited() {
             "dave",
             Some("/whitelist add dave"),
         ),
+        row(admin("whitelist list"), "dave", Some("/whitelist get")),
         row(
             admin("whitelist remove").option("player", "dave"),
             "dave",
             Some("/whitelist remove dave"),
         ),
-        row(admin("whitelist list"), "s1", Some("/whitelist get")),
         row(admin("whitelist clear"), "s1", Some("/whitelist clear")),
         row(admin("clock"), "allow_lua", None),
         row(admin("speed"), "allow_lua", None),
@@ -450,6 +450,18 @@ fn admin_commands_need_the_role_and_nothing_reaches_rcon_without_it() {
     assert!(w.game.actions().is_empty(), "{:?}", w.game.actions());
     assert!(w.game.commands().iter().all(|c| !c.starts_with("/kick")));
 
+    // Admins of another Discord server the bot was added to get nothing.
+    let elsewhere = admin("kick")
+        .option("player", "bob")
+        .guild("1999999999999999999")
+        .permissions(gateway::ADMIN_PERMISSIONS);
+    let (answer, _) = w.answer(&elsewhere);
+    assert!(
+        answer.contains("only in its own Discord server"),
+        "{answer}"
+    );
+    assert!(w.game.actions().is_empty(), "{:?}", w.game.actions());
+
     let (answer, ephemeral) = w.answer(&admin("kick").option("player", "bob"));
     assert!(answer.contains("bob"), "{answer}");
     assert!(ephemeral, "admin answers are ephemeral");
@@ -461,7 +473,7 @@ fn admin_commands_need_the_role_and_nothing_reaches_rcon_without_it() {
         .into_iter()
         .filter(|l| l.contains("audit:"))
         .collect();
-    assert_eq!(audit.len(), 2, "{audit:#?}");
+    assert_eq!(audit.len(), 3, "{audit:#?}");
     assert!(audit[0].contains("refused"), "{}", audit[0]);
 }
 
@@ -596,6 +608,67 @@ fn chat_is_relayed_once_and_never_loops() {
     assert_eq!(w.run.stop(), 0);
 }
 
+/// `relay_lua` (with `allow_lua`) shows relayed chat in colour through
+/// `/sc game.print`, the text in a literal it cannot close.
+#[test]
+fn the_coloured_relay_is_opt_in_lua() {
+    let mut w = World::start(&[("allow_lua", "true"), ("relay_lua", "true")]);
+    let m = message_create("hi ]] there")
+        .author("1500000000000000001", "ann")
+        .global_name(None);
+    w.gateway.send_message(m.json());
+    let deadline = Instant::now() + WAIT;
+    while w.game.lua_commands().is_empty() {
+        assert!(Instant::now() < deadline, "nothing relayed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        w.game.lua_commands(),
+        vec![
+            "/sc game.print([=[[Discord] ann: hi ]] there]=], {color={r=1,g=0.6,b=0.8}})"
+                .to_owned()
+        ]
+    );
+    assert!(w.game.chats().is_empty(), "not also as plain chat");
+    assert_eq!(w.run.stop(), 0);
+}
+
+/// Edge mode: events are posted, but no gateway session is opened.
+#[test]
+fn edge_mode_posts_events_without_a_gateway_session() {
+    let rest = FakeDiscord::start();
+    let gateway = FakeGateway::start();
+    rest.set_gateway_url(&gateway.url());
+    let ws = Workspace::new();
+    append(&ws.log(), "");
+    let token = format!("\"{}\"", discord::TOKEN);
+    let api = format!("\"{}\"", rest.api_base());
+    let config = ws.config_with_discord(
+        &[
+            ("bot_token", &token),
+            ("api_base", &api),
+            ("gateway", "false"),
+        ],
+        &[],
+    );
+    let mut run = ws.start(&config);
+    run.wait_stderr("following");
+    append(
+        &ws.log(),
+        "2024-04-09 06:08:43 [JOIN] erin joined the game\n",
+    );
+    let posted = rest.wait_for_messages(support::daemon::DESTINATION, 1, WAIT);
+    assert!(posted[0].content.contains("erin"), "{}", posted[0].content);
+    assert_eq!(gateway.connections(), 0, "no gateway session in edge mode");
+    assert!(
+        rest.requests()
+            .iter()
+            .all(|r| !r.path.ends_with("/gateway/bot")),
+        "edge mode does not even ask for the gateway URL"
+    );
+    assert_eq!(run.stop(), 0);
+}
+
 /// Autocomplete offers servers and the online players, from RCON.
 #[test]
 fn autocomplete_offers_servers_and_online_players() {
@@ -626,7 +699,8 @@ fn a_server_that_is_down_is_answered_within_five_seconds() {
     let (answer, _) = w.answer(&i);
     let took = sent.elapsed();
     assert!(answer.contains("did not answer"), "{answer}");
-    assert!(took < Duration::from_secs(8), "answered after {took:?}");
+    // The 5 s budget, and the time to post the answer on a slow machine.
+    assert!(took < Duration::from_secs(6), "answered after {took:?}");
     assert!(!answer.contains("127.0.0.1"));
     assert_eq!(w.run.stop(), 0);
 }

@@ -139,6 +139,24 @@ fn a_server_with_rcon_needs_no_log() {
 }
 
 #[test]
+fn a_coloured_relay_needs_allow_lua() {
+    let e = one_error(&GOOD.replace(
+        "    name: Production\n",
+        "    name: Production\n    relay_lua: true\n",
+    ));
+    assert!(
+        e.contains("servers.prod.relay_lua: needs allow_lua: true"),
+        "{e}"
+    );
+    let ok = GOOD.replace(
+        "    name: Production\n",
+        "    name: Production\n    relay_lua: true\n    allow_lua: true\n",
+    );
+    let config = parse(&ok).unwrap_or_else(|e| panic!("{e:#?}"));
+    assert!(config.servers[0].relay_lua);
+}
+
+#[test]
 fn command_roles_name_admin_commands() {
     let text = format!(
         "{}  command_roles:\n    kick: [\"11\"]\n    whitelist add: [\"12\", \"13\"]\n",

@@ -249,5 +249,10 @@ fn presence_updates_reach_the_gateway() {
         .expect("send");
     let p = s.gateway.wait_for_presence_updates(1, WAIT)[0].clone();
     assert_eq!(p.d["activities"][0]["state"], "3 players online");
+    // A new session shows it again without being told.
+    s.gateway.invalidate_session(false);
+    let again = s.gateway.wait_for_presence_updates(2, WAIT);
+    assert_eq!(again[1].d["activities"][0]["state"], "3 players online");
+    assert_eq!(s.gateway.identifies().len(), 2);
     s.stop();
 }

@@ -101,6 +101,7 @@ fn ask(requests: &crossbeam_channel::Sender<Request>, command: &str) -> Result<S
         .send(Request {
             command: command.to_owned(),
             reply: tx,
+            deadline: Instant::now() + Duration::from_secs(30),
         })
         .expect("thread alive");
     rx.recv_timeout(Duration::from_secs(30)).expect("an answer")

@@ -8,6 +8,9 @@ use std::sync::Mutex;
 pub struct Defaults {
     path: PathBuf,
     map: Mutex<BTreeMap<String, String>>,
+    /// Held while writing, so two saves cannot land in the wrong order;
+    /// readers only take `map`.
+    write: Mutex<()>,
 }
 
 impl Defaults {
@@ -22,6 +25,7 @@ impl Defaults {
         Self {
             path,
             map: Mutex::new(map),
+            write: Mutex::new(()),
         }
     }
 
@@ -35,9 +39,14 @@ impl Defaults {
 
     /// Sets and saves; the error says why it will not survive a restart.
     pub fn set(&self, user: &str, server: &str) -> Result<(), String> {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.insert(user.to_owned(), server.to_owned());
-        let bytes = serde_json::to_vec_pretty(&*map).map_err(|e| e.to_string())?;
+        // Serialised under the map's lock, written outside it: commands
+        // read the map while a slow disk syncs.
+        let _writing = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = {
+            let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+            map.insert(user.to_owned(), server.to_owned());
+            serde_json::to_vec_pretty(&*map).map_err(|e| e.to_string())?
+        };
         crate::checkpoint::write_atomic(&self.path, &bytes)
             .map_err(|e| format!("cannot save {}: {e}", self.path.display()))
     }

@@ -97,6 +97,20 @@ pub fn handle(shared: &Shared, d: &Value) {
             d["application_id"].as_str().unwrap_or_default()
         )),
     };
+    // A public bot can be added to any Discord server; only ours may
+    // reach the game.
+    if let Some(guild) = &shared.config.discord.guild_id
+        && d["guild_id"].as_str() != Some(guild.to_string().as_str())
+    {
+        log::info!(
+            "audit: refused an interaction from Discord server {} (not discord.guild_id)",
+            d["guild_id"].as_str().unwrap_or("none")
+        );
+        return match d["type"].as_u64() {
+            Some(4) => reply.choices(Vec::new()),
+            _ => reply.message("This bridge answers only in its own Discord server.", true),
+        };
+    }
     match d["type"].as_u64() {
         Some(2) => command(shared, d, &reply),
         Some(4) => autocomplete(shared, d, &reply),
@@ -205,7 +219,9 @@ fn member(d: &Value) -> Option<Member<'_>> {
 }
 
 /// Whether `member` may run `leaf`: the command's own roles, else
-/// `admin_role_ids`, else Administrator or Manage Server.
+/// `admin_role_ids`, else Administrator or Manage Server, but that last
+/// only with `guild_id` set: without it, the member may be an admin of any
+/// server the bot was added to.
 fn permitted(shared: &Shared, leaf: &Leaf, member: &Member<'_>) -> bool {
     if !leaf.admin {
         return true;
@@ -221,7 +237,7 @@ fn permitted(shared: &Shared, leaf: &Leaf, member: &Member<'_>) -> bool {
     if !discord.admin_role_ids.is_empty() {
         return has_any(&discord.admin_role_ids);
     }
-    member.permissions & (ADMINISTRATOR | MANAGE_GUILD) != 0
+    discord.guild_id.is_some() && member.permissions & (ADMINISTRATOR | MANAGE_GUILD) != 0
 }
 
 /// The server a command is for: the `server` option, the member's
@@ -277,12 +293,7 @@ fn facts(shared: &Shared, server: &Server) -> Facts {
         rcon_up: rcon.and_then(|r| r.up),
         bridge_status: status.name().to_owned(),
         bridge_uptime: shared.health.uptime(),
-        version: shared
-            .versions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&server.id)
-            .cloned(),
+        version: rcon.and_then(|r| r.version.clone()),
     }
 }
 
@@ -330,9 +341,6 @@ fn command(shared: &Shared, d: &Value, reply: &Reply<'_>) {
         );
     }
     let ephemeral = leaf.ephemeral;
-    if leaf.lua && server.allow_lua {
-        version(shared, server);
-    }
     let planned = plan(&inv, &shared.config, server, &facts(shared, server));
     let outcome = match planned {
         Err(refusal) => {
@@ -416,31 +424,10 @@ fn ask(
     rcon.send(rcon::Request {
         command: command.to_owned(),
         reply: tx,
+        deadline: Instant::now() + wait,
     })
     .map_err(|_| rcon::Error::Closed("the RCON thread stopped".to_owned()))?;
     rx.recv_timeout(wait).unwrap_or(Err(rcon::Error::Timeout))
-}
-
-/// Learns the server's Factorio version once, for Lua that differs
-/// between 1.1 and 2.0.
-fn version(shared: &Shared, server: &Server) {
-    if shared
-        .versions
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains_key(&server.id)
-    {
-        return;
-    }
-    if let Some(rcon) = shared.rcon.get(&server.id)
-        && let Ok(v) = ask(rcon, "/version", Duration::from_secs(2))
-    {
-        shared
-            .versions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(server.id.clone(), v.trim().to_owned());
-    }
 }
 
 fn audit(
@@ -505,7 +492,12 @@ fn autocomplete(shared: &Shared, d: &Value, reply: &Reply<'_>) {
     let Some(focused) = inv.focused.clone() else {
         return reply.choices(Vec::new());
     };
-    let players = if focused == "player" {
+    // Autocomplete of an admin command asks the game too: only for admins.
+    let allowed = match (inv.leaf(), member(d)) {
+        (Some(leaf), Some(m)) => permitted(shared, leaf, &m),
+        _ => false,
+    };
+    let players = if focused == "player" && allowed {
         let user = d["member"]["user"]["id"].as_str().unwrap_or("");
         server_for(shared, &inv, user, d["channel_id"].as_str())
             .map(|server| online_players(shared, server))
@@ -532,14 +524,16 @@ fn online_players(shared: &Shared, server: &Server) -> Vec<String> {
     let Some(rcon) = shared.rcon.get(&server.id) else {
         return Vec::new();
     };
-    let Ok(text) = ask(rcon, "/players online", AUTOCOMPLETE_RCON) else {
-        return Vec::new();
+    // A failure is remembered too, so a server that is down is not asked
+    // again on every keystroke.
+    let names: Vec<String> = match ask(rcon, "/players online", AUTOCOMPLETE_RCON) {
+        Ok(text) => crate::factorio::parse_players(&text)
+            .into_iter()
+            .filter(|p| p.online)
+            .map(|p| p.name)
+            .collect(),
+        Err(_) => Vec::new(),
     };
-    let names: Vec<String> = crate::factorio::parse_players(&text)
-        .into_iter()
-        .filter(|p| p.online)
-        .map(|p| p.name)
-        .collect();
     shared
         .players
         .0

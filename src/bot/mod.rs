@@ -1,11 +1,13 @@
 //! The `bot` thread: what the gateway hears, turned into work.
 //!
-//! READY registers the slash commands; INTERACTION_CREATE and
-//! MESSAGE_CREATE become jobs for a few `cmd/N` workers, because answering
-//! means REST calls and RCON round trips, and neither may hold up the next
-//! interaction (Discord wants a first answer within 3 s) nor the gateway
-//! thread (its heartbeats). The thread itself only routes and, every
-//! [`PRESENCE_EVERY`], tells the gateway how many players are online.
+//! READY registers the slash commands; INTERACTION_CREATE becomes a job
+//! for a few `cmd/N` workers, because answering means REST calls and RCON
+//! round trips, and neither may hold up the next interaction (Discord wants
+//! a first answer within 3 s) nor the gateway thread (its heartbeats).
+//! MESSAGE_CREATE in a chat channel is queued on the server's RCON thread
+//! right here, so relayed lines keep their order and no worker waits on
+//! them. Every [`PRESENCE_EVERY`] the thread tells the gateway how many
+//! players are online.
 
 pub mod defaults;
 pub mod interaction;
@@ -32,6 +34,8 @@ const WORKERS: usize = 4;
 const QUEUE: usize = 64;
 /// How often the presence is brought up to date.
 const PRESENCE_EVERY: Duration = Duration::from_secs(30);
+/// How often relayed lines' answers are looked at while some are pending.
+const RELAY_CHECK: Duration = Duration::from_millis(200);
 
 type Job = Box<dyn FnOnce(&Shared) + Send>;
 
@@ -49,8 +53,6 @@ pub struct Shared {
     pub defaults: defaults::Defaults,
     pub cooldowns: interaction::Cooldowns,
     pub players: interaction::PlayerCache,
-    /// Last `/version` answer per server, for Lua that differs by version.
-    pub versions: Mutex<HashMap<Arc<str>, String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -95,15 +97,23 @@ impl BotJob {
         drop(jobs_rx);
         let mut last_presence = String::new();
         let mut presence_at = Instant::now();
+        let mut relayed: Vec<relay::Pending> = Vec::new();
         let result = loop {
+            let wait = if relayed.is_empty() {
+                PRESENCE_EVERY.saturating_sub(presence_at.elapsed())
+            } else {
+                RELAY_CHECK
+            };
             select! {
                 recv(self.shutdown) -> _ => break Ok(()),
                 recv(self.inbound) -> inbound => match inbound {
+                    Ok(Inbound::Message(d)) => relayed.extend(relay::handle(&self.shared, &d)),
                     Ok(inbound) => self.route(inbound, &jobs_tx),
                     Err(_) => break Ok(()),
                 },
-                default(PRESENCE_EVERY.saturating_sub(presence_at.elapsed())) => {}
+                default(wait) => {}
             }
+            relayed.retain(|p| !p.settled());
             if presence_at.elapsed() >= PRESENCE_EVERY {
                 presence_at = Instant::now();
                 let text = presence_text(&self.shared.health);
@@ -132,10 +142,8 @@ impl BotJob {
                 Box::new(register::register)
             }
             Inbound::Interaction(d) => Box::new(move |s: &Shared| interaction::handle(s, &d)),
-            Inbound::Message(d) => match relay::handle(&self.shared, &d) {
-                Some(pending) => Box::new(move |_: &Shared| relay::report(pending)),
-                None => return,
-            },
+            // Relayed by the loop itself, so lines keep their order.
+            Inbound::Message(_) => return,
         };
         if jobs.try_send(job).is_err() {
             log::warn!("every command worker is busy; an interaction or chat message was dropped");

@@ -3,11 +3,14 @@
 //!
 //! Plain chat (an RCON command not starting with `/`) runs no Lua, so the
 //! relay never costs the save its achievements, and `[Discord]` first means
-//! the text cannot be read as a console command. Messages from bots and
+//! the text cannot be read as a console command. With `relay_lua` (which
+//! needs `allow_lua`) the same line is shown with a coloured `game.print`
+//! instead, the text inside a Lua literal it cannot close. Messages from bots and
 //! webhooks, our own included, are not relayed, and the line Factorio echoes
 //! into console.log is dropped by the patterns, so nothing loops.
 
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
@@ -15,10 +18,8 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::Shared;
+use crate::commands::plan::{coloured_print, lua_api};
 use crate::commands::sanitize::relay_line;
-
-/// The RCON answer to a relayed line, and for which server.
-pub type Pending = (Arc<str>, Receiver<Result<String, crate::rcon::Error>>);
 
 /// Relays `d` (a MESSAGE_CREATE) if it is chat for a server. The line is
 /// queued on the server's RCON thread at once, so messages keep their
@@ -42,7 +43,17 @@ pub fn handle(shared: &Shared, d: &Value) -> Option<Pending> {
         .or_else(|| author["global_name"].as_str())
         .or_else(|| author["username"].as_str())
         .unwrap_or("someone");
-    let line = relay_line(name, &game_text(d))?;
+    let mut line = relay_line(name, &game_text(d))?;
+    if server.relay_lua && server.allow_lua {
+        let version = shared
+            .health
+            .lock()
+            .rcon
+            .iter()
+            .find(|r| r.server == server.id)
+            .and_then(|r| r.version.clone());
+        line = coloured_print(&line, lua_api(version.as_deref()));
+    }
     let Some(rcon) = shared.rcon.get(&server.id) else {
         log::debug!("chat for {} not relayed: no RCON configured", server.id);
         return None;
@@ -51,17 +62,45 @@ pub fn handle(shared: &Shared, d: &Value) -> Option<Pending> {
     let request = crate::rcon::Request {
         command: line,
         reply: tx,
+        // Chat that arrives much later than it was written is confusing.
+        deadline: Instant::now() + RELAY_PATIENCE,
     };
     rcon.send(request).ok()?;
-    Some((server.id.clone(), rx))
+    Some(Pending {
+        server: server.id.clone(),
+        since: Instant::now(),
+        answer: rx,
+    })
 }
 
-/// Logs a relayed line that did not reach the game.
-pub fn report((server, rx): Pending) {
-    match rx.recv_timeout(std::time::Duration::from_secs(15)) {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => log::warn!("chat from Discord did not reach {server}: {e}"),
-        Err(_) => log::warn!("chat from Discord to {server}: no answer from RCON"),
+/// How long a relayed line may wait for RCON.
+const RELAY_PATIENCE: Duration = Duration::from_secs(15);
+
+/// A relayed line's RCON answer, awaited only for logging a failure.
+pub struct Pending {
+    server: Arc<str>,
+    since: Instant,
+    answer: Receiver<Result<String, crate::rcon::Error>>,
+}
+
+impl Pending {
+    /// Logs the outcome if it is known; false while still waiting.
+    pub fn settled(&self) -> bool {
+        match self.answer.try_recv() {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => {
+                log::warn!("chat from Discord did not reach {}: {e}", self.server);
+                true
+            }
+            Err(crossbeam_channel::TryRecvError::Disconnected) => true,
+            Err(crossbeam_channel::TryRecvError::Empty)
+                if self.since.elapsed() > RELAY_PATIENCE =>
+            {
+                log::warn!("chat from Discord to {}: no answer from RCON", self.server);
+                true
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => false,
+        }
     }
 }
 

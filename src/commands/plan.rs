@@ -423,11 +423,7 @@ pub fn plan(
             }
             let step = if server.allow_lua {
                 // Coloured, and not echoed as `<server>:` chat.
-                let settings = match api {
-                    LuaApi::V1_1 => BROADCAST_COLOR.to_owned(),
-                    LuaApi::V2_0 => format!("{{color={BROADCAST_COLOR}}}"),
-                };
-                format!("/sc game.print({}, {settings})", lua_string(&message))
+                coloured_print(&message, api)
             } else if message.starts_with('/') {
                 // Plain RCON text starting with `/` would run as a command.
                 return Err("A broadcast cannot start with `/`: Factorio would run it as a console command. Reword it, or use /factorio-admin rcon for commands.".into());
@@ -535,6 +531,17 @@ const LUA_MODS: &str = "local t={} for n,v in pairs(script.active_mods) do t[#t+
 /// Pink, as the Python bot's broadcasts were; a `Color` table (1.1's
 /// second `game.print` argument, 2.0's `PrintSettings.color`).
 const BROADCAST_COLOR: &str = "{r=1,g=0.6,b=0.8}";
+
+/// `/sc game.print(<text>, <colour>)` for the version's API: the Lua form
+/// of a broadcast and of the opt-in coloured chat relay. The text is a
+/// long-bracket literal it cannot close.
+pub fn coloured_print(text: &str, api: LuaApi) -> String {
+    let settings = match api {
+        LuaApi::V1_1 => BROADCAST_COLOR.to_owned(),
+        LuaApi::V2_0 => format!("{{color={BROADCAST_COLOR}}}"),
+    };
+    format!("/sc game.print({}, {settings})", lua_string(text))
+}
 
 fn plan_clock(inv: &Invocation, name: String) -> Result<Plan, String> {
     let surface = game_name("surface", inv.str("surface").unwrap_or("nauvis"))?.to_owned();

@@ -164,6 +164,8 @@ impl GatewayJob {
         let mut failures = 0u32;
         let mut last_identify: Option<Instant> = None;
         let mut tls = None;
+        // The last presence asked for, sent again on every new session.
+        let mut presence: Option<String> = None;
         loop {
             let url = match &session {
                 Some(s) => s.resume_url.clone(),
@@ -200,9 +202,20 @@ impl GatewayJob {
             });
             let end = match connect(&url, &mut tls) {
                 Ok(mut ws) => {
-                    let end = self.converse(&mut ws, &mut session, &mut jitter, &mut last_identify);
+                    let (end, was_ready) = self.converse(
+                        &mut ws,
+                        &mut session,
+                        &mut jitter,
+                        &mut last_identify,
+                        &mut presence,
+                    );
                     if end != End::Shutdown {
                         let _ = ws.get_mut().tcp().shutdown(std::net::Shutdown::Both);
+                    }
+                    // A session that worked starts the backoff afresh: only
+                    // failures in a row make reconnects slow.
+                    if was_ready {
+                        failures = 0;
                     }
                     end
                 }
@@ -291,7 +304,15 @@ impl GatewayJob {
     }
 
     fn set_state(&self, state: &str) {
-        self.health.lock().discord.gateway = Some(state.to_owned());
+        let mut health = self.health.lock();
+        let d = &mut health.discord;
+        // The clock runs from the last change between ready and not, so
+        // a reconnect loop that changes its wording does not reset it.
+        let was_ready = d.gateway.as_deref() == Some("ready");
+        if was_ready != (state == "ready") || d.gateway_since.is_none() {
+            d.gateway_since = Some(Instant::now());
+        }
+        d.gateway = Some(state.to_owned());
     }
 
     /// One connection, from HELLO to its end.
@@ -301,10 +322,12 @@ impl GatewayJob {
         session: &mut Option<Session>,
         jitter: &mut Jitter,
         last_identify: &mut Option<Instant>,
-    ) -> End {
+        presence: &mut Option<String>,
+    ) -> (End, bool) {
         let connected = Instant::now();
         let mut beat: Option<Beat> = None;
-        loop {
+        let mut ready = false;
+        let end = loop {
             let now = Instant::now();
             let until_beat = beat
                 .as_ref()
@@ -315,16 +338,30 @@ impl GatewayJob {
                 Ok(Message::Text(text)) => {
                     let payload: Value = match serde_json::from_str(text.as_str()) {
                         Ok(v) => v,
-                        Err(e) => return End::Resume(format!("undecodable payload ({e})")),
+                        Err(e) => break End::Resume(format!("undecodable payload ({e})")),
                     };
+                    let was_ready = ready;
+                    if payload["op"] == 0
+                        && matches!(payload["t"].as_str(), Some("READY" | "RESUMED"))
+                    {
+                        ready = true;
+                    }
                     if let Some(end) =
                         self.handle(ws, &payload, &mut beat, session, jitter, last_identify)
                     {
-                        return end;
+                        break end;
+                    }
+                    // A new or resumed session shows the last presence.
+                    if ready
+                        && !was_ready
+                        && let Some(text) = presence.as_deref()
+                        && let Err(e) = send(ws, &presence_payload(text))
+                    {
+                        break End::Resume(format!("cannot send presence ({e})"));
                     }
                 }
                 Ok(Message::Close(frame)) => {
-                    return closed(frame.map(|f| (u16::from(f.code), f.reason.to_string())));
+                    break closed(frame.map(|f| (u16::from(f.code), f.reason.to_string())));
                 }
                 Ok(_) => {}
                 Err(tungstenite::Error::Io(e))
@@ -333,24 +370,24 @@ impl GatewayJob {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) => {}
                 Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                    return End::Resume("the connection closed".to_owned());
+                    break End::Resume("the connection closed".to_owned());
                 }
-                Err(e) => return End::Resume(format!("the connection broke ({e})")),
+                Err(e) => break End::Resume(format!("the connection broke ({e})")),
             }
             if beat.is_none() && connected.elapsed() > HELLO_TIMEOUT {
-                return End::Resume("no HELLO".to_owned());
+                break End::Resume("no HELLO".to_owned());
             }
             if let Some(b) = &mut beat
                 && Instant::now() >= b.next
             {
                 if b.awaiting_ack {
                     let _ = ws.close(Some(close_frame(4000, "zombied connection")));
-                    return End::Resume(
+                    break End::Resume(
                         "no heartbeat ACK since the last heartbeat (zombied connection)".to_owned(),
                     );
                 }
                 if let Err(e) = send(ws, &heartbeat(session)) {
-                    return End::Resume(format!("cannot send a heartbeat ({e})"));
+                    break End::Resume(format!("cannot send a heartbeat ({e})"));
                 }
                 b.awaiting_ack = true;
                 b.next += b.interval;
@@ -365,17 +402,20 @@ impl GatewayJob {
                     .get_ref()
                     .tcp()
                     .set_read_timeout(Some(Duration::from_millis(500)));
-                // Let the close handshake finish (briefly) so the frame is sent.
-                while ws.read().is_ok() {}
-                return End::Shutdown;
+                // Let the close handshake finish, briefly, so the frame is
+                // sent; a peer that keeps talking does not hold us.
+                let deadline = Instant::now() + Duration::from_millis(500);
+                while Instant::now() < deadline && ws.read().is_ok() {}
+                break End::Shutdown;
             }
-            if let Ok(text) = self.presence.try_recv()
-                && session.is_some()
-                && let Err(e) = send(ws, &presence(&text))
-            {
-                return End::Resume(format!("cannot send presence ({e})"));
+            if let Ok(text) = self.presence.try_recv() {
+                if ready && let Err(e) = send(ws, &presence_payload(&text)) {
+                    break End::Resume(format!("cannot send presence ({e})"));
+                }
+                *presence = Some(text);
             }
-        }
+        };
+        (end, ready)
     }
 
     /// Acts on one payload; `Some` ends the connection.
@@ -394,12 +434,8 @@ impl GatewayJob {
                 if let (Some(s), Some(session)) = (payload["s"].as_u64(), session.as_mut()) {
                     session.seq = Some(s);
                 }
-                self.dispatch(
-                    payload["t"].as_str().unwrap_or(""),
-                    d,
-                    payload["s"].as_u64(),
-                    session,
-                );
+                let t = payload["t"].as_str().unwrap_or("");
+                self.dispatch(t, d, payload["s"].as_u64(), session);
                 None
             }
             Some(1) => send(ws, &heartbeat(session))
@@ -422,6 +458,14 @@ impl GatewayJob {
                 }
             }
             Some(10) => {
+                // A thread told to stop while connecting must not start a
+                // session next to its successor's (a reload).
+                if !matches!(
+                    self.shutdown.try_recv(),
+                    Err(crossbeam_channel::TryRecvError::Empty)
+                ) {
+                    return Some(End::Shutdown);
+                }
                 let interval =
                     Duration::from_millis(d["heartbeat_interval"].as_u64().unwrap_or(41_250));
                 *beat = Some(Beat {
@@ -540,7 +584,7 @@ fn heartbeat(session: &Option<Session>) -> Value {
     json!({"op": 1, "d": session.as_ref().and_then(|s| s.seq)})
 }
 
-fn presence(text: &str) -> Value {
+fn presence_payload(text: &str) -> Value {
     // Activity type 4 is a custom status: the text as written.
     json!({"op": 3, "d": {
         "since": null,
