@@ -159,6 +159,13 @@ pub struct State {
     pub counters: Counters,
 }
 
+impl State {
+    /// The entry of a Discord destination, made on first use.
+    pub fn destination(&mut self, name: String) -> &mut Destination {
+        self.discord.destinations.entry(name).or_default()
+    }
+}
+
 /// The shared report; cheap to clone an `Arc` of into every thread.
 #[derive(Debug)]
 pub struct Health {

@@ -78,6 +78,18 @@ impl Session {
         }
     }
 
+    /// Waits for the session to give up for good; returns why.
+    fn wait_fatal(&self) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(why) = self.health.lock().discord.gateway_fatal.clone() {
+                return why;
+            }
+            assert!(Instant::now() < deadline, "no fatal state");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn stop(&mut self) {
         drop(self.shutdown.take());
         let thread = self.thread.take().expect("running");
@@ -173,18 +185,7 @@ fn a_rejected_token_stops_the_gateway_with_the_fix_and_no_storm() {
     let mut s = Session::start(discord::TOKEN, Duration::from_millis(500));
     s.gateway.set_refuse_identify_with(Some(4004));
     s.gateway.wait_for_connections(1, WAIT);
-    let deadline = Instant::now() + WAIT;
-    while s.health.lock().discord.gateway_fatal.is_none() {
-        assert!(Instant::now() < deadline, "no fatal state");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let fatal = s
-        .health
-        .lock()
-        .discord
-        .gateway_fatal
-        .clone()
-        .unwrap_or_default();
+    let fatal = s.wait_fatal();
     assert!(fatal.contains("discord.bot_token"), "{fatal}");
     assert!(!fatal.contains(discord::TOKEN));
     // Three heartbeat intervals later, still only the one attempt.
@@ -202,11 +203,7 @@ fn a_rejected_token_stops_the_gateway_with_the_fix_and_no_storm() {
 #[test]
 fn a_token_rejected_by_rest_is_asked_once() {
     let mut s = Session::start("not-the-token", Duration::from_millis(500));
-    let deadline = Instant::now() + WAIT;
-    while s.health.lock().discord.gateway_fatal.is_none() {
-        assert!(Instant::now() < deadline, "no fatal state");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    s.wait_fatal();
     std::thread::sleep(Duration::from_millis(1500));
     let asked = s
         .rest
@@ -223,18 +220,7 @@ fn a_token_rejected_by_rest_is_asked_once() {
 fn disallowed_intents_say_how_to_fix_them() {
     let mut s = Session::start(discord::TOKEN, Duration::from_millis(500));
     s.gateway.set_refuse_identify_with(Some(4014));
-    let deadline = Instant::now() + WAIT;
-    while s.health.lock().discord.gateway_fatal.is_none() {
-        assert!(Instant::now() < deadline, "no fatal state");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let fatal = s
-        .health
-        .lock()
-        .discord
-        .gateway_fatal
-        .clone()
-        .unwrap_or_default();
+    let fatal = s.wait_fatal();
     assert!(fatal.contains("Message Content"), "{fatal}");
     assert!(fatal.contains("/factorio say"), "{fatal}");
     s.stop();

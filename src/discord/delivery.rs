@@ -147,13 +147,7 @@ impl Delivery {
             .or_insert_with(|| Outbox::new(dest.clone()));
         outbox.push(event, username);
         let pending = outbox.len();
-        self.health
-            .lock()
-            .discord
-            .destinations
-            .entry(dest.to_string())
-            .or_default()
-            .pending = pending;
+        self.health.lock().destination(dest.to_string()).pending = pending;
     }
 
     /// In webhook mode, with `webhook_player_names`, post as the player.
@@ -254,11 +248,7 @@ impl Delivery {
                 let pending = outbox.len();
                 let mut health = self.health.lock();
                 health.counters.retries += 1;
-                let d = health
-                    .discord
-                    .destinations
-                    .entry(dest.to_string())
-                    .or_default();
+                let d = health.destination(dest.to_string());
                 d.pending = pending;
                 d.failing_since.get_or_insert(now);
                 d.last_error = Some(e.to_string());
@@ -301,11 +291,7 @@ impl Delivery {
                     .to_owned(),
             );
         }
-        let d = health
-            .discord
-            .destinations
-            .entry(dest.to_string())
-            .or_default();
+        let d = health.destination(dest.to_string());
         d.pending = pending;
         match reply.status {
             200..=299 => {
