@@ -32,6 +32,11 @@ struct World {
 
 impl World {
     fn start(extra_server: &[(&str, &str)]) -> World {
+        World::start_with(&[], extra_server)
+    }
+
+    /// [`World::start`] with more keys under `discord:` too.
+    fn start_with(extra_discord: &[(&str, &str)], extra_server: &[(&str, &str)]) -> World {
         let rest = FakeDiscord::start();
         let gateway = FakeGateway::start();
         gateway.set_heartbeat_interval(Duration::from_millis(400));
@@ -57,16 +62,15 @@ impl World {
         let guild = format!("\"{}\"", gateway::GUILD_ID);
         let roles = format!("[\"{ADMIN_ROLE}\"]");
         let audit = format!("\"{AUDIT_CHANNEL}\"");
-        let config = ws.config_with_discord(
-            &[
-                ("bot_token", &token),
-                ("api_base", &api),
-                ("guild_id", &guild),
-                ("admin_role_ids", &roles),
-                ("audit_channel_id", &audit),
-            ],
-            &server,
-        );
+        let mut discord = vec![
+            ("bot_token", token.as_str()),
+            ("api_base", &api),
+            ("guild_id", &guild),
+            ("admin_role_ids", &roles),
+            ("audit_channel_id", &audit),
+        ];
+        discord.extend_from_slice(extra_discord);
+        let config = ws.config_with_discord(&discord, &server);
         let run = ws.start(&config);
         gateway.wait_for_identifies(1, WAIT);
         World {
@@ -475,6 +479,32 @@ fn admin_commands_need_the_role_and_nothing_reaches_rcon_without_it() {
         .collect();
     assert_eq!(audit.len(), 3, "{audit:#?}");
     assert!(audit[0].contains("refused"), "{}", audit[0]);
+}
+
+/// `command_roles` gives one command its own roles, instead of
+/// `admin_role_ids`.
+#[test]
+fn command_roles_replace_the_admin_roles_for_their_command() {
+    const BANNER: &str = "1400000000000000077";
+    let roles = format!("{{ban: [\"{BANNER}\"]}}");
+    let mut w = World::start_with(&[("command_roles", &roles)], &[]);
+    let (answer, _) = w.answer(&admin("ban").option("player", "carol"));
+    assert!(
+        answer.contains("not allowed"),
+        "an admin without the ban role: {answer}"
+    );
+    assert!(w.game.actions().is_empty());
+    let banner = interaction_command("ban")
+        .command_name("factorio-admin")
+        .roles(&[BANNER])
+        .option("player", "carol");
+    let (answer, _) = w.answer(&as_user(banner, 1));
+    assert!(answer.contains("carol"), "{answer}");
+    assert_eq!(w.game.actions(), vec!["ban carol".to_owned()]);
+    // Other admin commands still follow admin_role_ids.
+    let (answer, _) = w.answer(&as_user(admin("kick").option("player", "bob"), 2));
+    assert!(answer.contains("bob"), "{answer}");
+    assert_eq!(w.run.stop(), 0);
 }
 
 /// What the game receives for hostile names and text: names are refused
