@@ -374,6 +374,11 @@ impl Workers {
                     shutdown: shutdown_rx.clone(),
                     health: health.clone(),
                     slot,
+                    stats_every: server
+                        .stats
+                        .stats_channel_id
+                        .as_ref()
+                        .map(|_| server.stats.stats_interval),
                 };
                 threads.spawn(&format!("alerts/{}", server.id), move || job.run())?;
             }

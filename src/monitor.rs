@@ -41,6 +41,19 @@ pub struct MonitorJob {
     pub health: Arc<Health>,
     /// This server's RCON slot in `health`, where UPS goes.
     pub slot: usize,
+    /// How often a stats report is posted; `None`: never (no
+    /// `stats_channel_id`).
+    pub stats_every: Option<Duration>,
+}
+
+/// What the last poll learned, for the stats report.
+#[derive(Debug, Default)]
+struct Sample {
+    map_age: Option<String>,
+    players: Option<Vec<String>>,
+    evolution: Option<f64>,
+    ups: Option<f64>,
+    paused: bool,
 }
 
 impl MonitorJob {
@@ -54,6 +67,8 @@ impl MonitorJob {
         let mut estimator = UpsEstimator::new(Self::window(self.interval));
         let mut state = AlertState::default();
         let mut next = Instant::now();
+        let mut stats_at = self.stats_every.map(|every| Instant::now() + every);
+        let mut sample = Sample::default();
         loop {
             select! {
                 recv(self.shutdown) -> _ => return Ok(()),
@@ -68,6 +83,9 @@ impl MonitorJob {
                     Some(age) => {
                         let reading = estimator.add(now, age);
                         self.health.rcon(self.slot, |r| r.ups = reading.ups_ema);
+                        sample.map_age = Some(text.trim().to_owned());
+                        sample.ups = reading.ups_ema;
+                        sample.paused = reading.paused;
                         reading.ups_ema.map(|ups| Observation::Ups {
                             ups,
                             paused: reading.paused,
@@ -85,7 +103,22 @@ impl MonitorJob {
                 }
             };
             if answered {
-                self.poll_gauges();
+                self.poll_gauges(&mut sample);
+            }
+            if let (Some(at), Some(every)) = (stats_at, self.stats_every)
+                && now >= at
+            {
+                stats_at = Some(at + every);
+                // Nothing to report from a server that did not answer: the
+                // unreachable alert says that.
+                if answered {
+                    let event = self.stats_event(&sample);
+                    self.health.count_event(&event);
+                    select! {
+                        send(self.events, event) -> sent => if sent.is_err() { return Ok(()) },
+                        recv(self.shutdown) -> _ => return Ok(()),
+                    }
+                }
             }
             let Some(observation) = observation else {
                 continue;
@@ -105,11 +138,17 @@ impl MonitorJob {
     /// Players online and evolution for /metrics and the bot's presence:
     /// two more commands that run no Lua, asked only while the server
     /// answers.
-    fn poll_gauges(&self) {
+    fn poll_gauges(&self, sample: &mut Sample) {
         if let Ok(text) = self.ask("/players online") {
-            let online = parse_players(&text).iter().filter(|p| p.online).count() as u64;
+            let names: Vec<String> = parse_players(&text)
+                .into_iter()
+                .filter(|p| p.online)
+                .map(|p| p.name)
+                .collect();
+            let online = names.len() as u64;
             self.health
                 .rcon(self.slot, |r| r.players_online = Some(online));
+            sample.players = Some(names);
         }
         if let Ok(text) = self.ask("/evolution") {
             // 2.0 reports each surface; Nauvis (the first) is the one
@@ -117,8 +156,16 @@ impl MonitorJob {
             if let Some((_, factor)) = parse_evolution(&text).first() {
                 let factor = *factor;
                 self.health.rcon(self.slot, |r| r.evolution = Some(factor));
+                sample.evolution = Some(factor);
             }
         }
+    }
+
+    /// The periodic report: players, UPS, evolution, map age.
+    fn stats_event(&self, sample: &Sample) -> Event {
+        let mut event = self.event_of(Kind::Stats, stats_text(&self.server_name, sample));
+        event.pattern = Arc::from("stats");
+        event
     }
 
     fn ask(&self, command: &str) -> Result<String, Error> {
@@ -159,13 +206,17 @@ impl MonitorJob {
                 )
             }
         };
+        self.event_of(Kind::Alert, content)
+    }
+
+    fn event_of(&self, kind: Kind, content: String) -> Event {
         let id = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         Event {
             server: self.server_id.clone(),
-            kind: Kind::Alert,
-            pattern: Arc::from("alert"),
+            kind,
+            pattern: Arc::from(kind.name()),
             route: None,
             fields: Vec::new(),
             content,
@@ -176,6 +227,40 @@ impl MonitorJob {
             id,
         }
     }
+}
+
+/// A stats report as one message; what the last poll did not learn is
+/// left out.
+fn stats_text(server_name: &str, s: &Sample) -> String {
+    let mut out = format!("📊 **{}**", escape_markdown(server_name));
+    match &s.players {
+        Some(names) if names.is_empty() => out.push_str("\nPlayers online: none"),
+        Some(names) => {
+            let shown: Vec<String> = names.iter().take(20).map(|n| escape_markdown(n)).collect();
+            let more = names.len().saturating_sub(shown.len());
+            out.push_str(&format!(
+                "\nPlayers online ({}): {}",
+                names.len(),
+                shown.join(", ")
+            ));
+            if more > 0 {
+                out.push_str(&format!(" and {more} more"));
+            }
+        }
+        None => {}
+    }
+    match (s.ups, s.paused) {
+        (_, true) => out.push_str("\nUPS: paused"),
+        (Some(ups), false) => out.push_str(&format!("\nUPS: {ups:.1}")),
+        (None, false) => out.push_str("\nUPS: measuring"),
+    }
+    if let Some(e) = s.evolution {
+        out.push_str(&format!("\nEvolution: {:.1}%", e * 100.0));
+    }
+    if let Some(age) = &s.map_age {
+        out.push_str(&format!("\nMap age: {}", escape_markdown(age)));
+    }
+    out
 }
 
 /// "7 min", "1 h 5 min", "42 s".
@@ -191,6 +276,30 @@ pub fn duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_reports_say_what_is_known() {
+        let sample = Sample {
+            map_age: Some("1 hour, 2 minutes and 3 seconds".into()),
+            players: Some(vec!["al*ce".into(), "bob".into()]),
+            evolution: Some(0.4321),
+            ups: Some(59.84),
+            paused: false,
+        };
+        assert_eq!(
+            stats_text("Main", &sample),
+            "📊 **Main**\nPlayers online (2): al\\*ce, bob\nUPS: 59.8\nEvolution: 43.2%\nMap age: 1 hour, 2 minutes and 3 seconds"
+        );
+        let empty = Sample {
+            players: Some(Vec::new()),
+            paused: true,
+            ..Sample::default()
+        };
+        assert_eq!(
+            stats_text("Main", &empty),
+            "📊 **Main**\nPlayers online: none\nUPS: paused"
+        );
+    }
 
     #[test]
     fn durations_read_like_speech() {

@@ -87,6 +87,8 @@ fn low_ups_alert_then_recovery() {
             ("ups_recover_threshold", "50"),
             ("alert_cooldown_seconds", "0"),
             ("alert_channel_id", "\"1100000000000000009\""),
+            ("stats_channel_id", "\"1100000000000000008\""),
+            ("stats_interval_seconds", "10"),
         ],
     );
     let mut run = ws.start(&config);
@@ -108,6 +110,14 @@ fn low_ups_alert_then_recovery() {
     );
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(fake.messages(alerts).len(), 2, "no more alerts");
+    // Stats reports every 10 s, from the same polls.
+    let stats = fake.wait_for_messages("channel:1100000000000000008", 1, Duration::from_secs(30));
+    assert!(
+        stats[0].content.contains("Players online (2): alice, bob")
+            && stats[0].content.contains("Evolution: 43.2%"),
+        "{}",
+        stats[0].content
+    );
     // The gauges come from the same polls.
     let base = run.health_base();
     let (_, text) = support::http_get(&format!("{base}/metrics"));
