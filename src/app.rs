@@ -183,17 +183,30 @@ impl Prepared {
         };
         let state = match current {
             Some(state) if state.path() == config.state_dir => state.clone(),
-            _ => Arc::new(StateDir::open(&config.state_dir).map_err(|e| match e {
-                checkpoint::Error::Unusable { .. } => {
-                    Error::Config(Problems(vec![crate::yaml::Problem {
+            _ => match StateDir::open(&config.state_dir) {
+                Ok(state) => Arc::new(state),
+                // At start the bridge runs without checkpoints rather than
+                // not at all: events still flow and /health answers 503
+                // with the reason. A reload to such a dir is refused.
+                Err(e @ checkpoint::Error::Unusable { .. }) if current.is_none() => {
+                    log::error!(
+                        "{e}; running without checkpoints (after a restart, lines are read from start_at again) \
+                         until it is fixed and the daemon restarted"
+                    );
+                    Arc::new(StateDir::unusable(&config.state_dir, e.to_string()))
+                }
+                Err(e @ checkpoint::Error::Unusable { .. }) => {
+                    return Err(Error::Config(Problems(vec![crate::yaml::Problem {
                         file: config.source.clone(),
                         line: None,
                         key: "state_dir".to_owned(),
                         message: e.to_string(),
-                    }]))
+                    }])));
                 }
-                checkpoint::Error::Locked { .. } => Error::Runtime(e.to_string()),
-            })?),
+                Err(e @ checkpoint::Error::Locked { .. }) => {
+                    return Err(Error::Runtime(e.to_string()));
+                }
+            },
         };
         Ok(Self {
             config: Arc::new(config),
@@ -253,6 +266,7 @@ impl Workers {
             }
         };
         health.reset_components(mode, state.path().to_owned());
+        health.lock().state_dir_error = state.broken().map(str::to_owned);
         let (shutdown_tx, shutdown_rx) = bounded::<()>(0);
         let (done_tx, done_rx) = crossbeam_channel::unbounded::<(String, Result<(), String>)>();
         let (events_tx, events_rx) = bounded(EVENT_QUEUE);

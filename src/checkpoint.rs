@@ -169,9 +169,12 @@ impl std::fmt::Display for Error {
 #[derive(Debug)]
 pub struct StateDir {
     dir: PathBuf,
-    _lock: File,
+    /// `None` for a state dir that could not be used at start.
+    _lock: Option<File>,
     /// When the previous daemon on this state was last seen alive.
     previous_alive: Option<SystemTime>,
+    /// Why this state dir cannot be used, when it cannot.
+    broken: Option<String>,
 }
 
 impl StateDir {
@@ -211,13 +214,31 @@ impl StateDir {
             .ok();
         let state = Self {
             dir: dir.to_owned(),
-            _lock: lock,
+            _lock: Some(lock),
             previous_alive,
+            broken: None,
         };
         // Prove now, not at the first checkpoint, that writes work.
         write_atomic(&state.dir.join("probe"), b"ok\n").map_err(unusable)?;
         let _ = fs::remove_file(state.dir.join("probe"));
         Ok(state)
+    }
+
+    /// A state dir that could not be opened: the daemon runs without
+    /// checkpoints (and without the lock), every save fails with `reason`,
+    /// and /health says so, rather than the bridge staying down.
+    pub fn unusable(dir: &Path, reason: String) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            _lock: None,
+            previous_alive: None,
+            broken: Some(reason),
+        }
+    }
+
+    /// Why this state dir cannot be used, if it cannot.
+    pub fn broken(&self) -> Option<&str> {
+        self.broken.as_deref()
     }
 
     pub fn path(&self) -> &Path {
@@ -268,6 +289,9 @@ impl StateDir {
 
     /// Writes `checkpoint` atomically.
     pub fn save(&self, server: &str, checkpoint: &Checkpoint) -> io::Result<()> {
+        if let Some(why) = &self.broken {
+            return Err(io::Error::other(why.clone()));
+        }
         let text = serde_json::to_vec(checkpoint).map_err(io::Error::other)?;
         write_atomic(&self.checkpoint_path(server, &checkpoint.path), &text)
     }

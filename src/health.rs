@@ -156,6 +156,8 @@ pub struct State {
     pub followers: Vec<Follower>,
     pub rcon: Vec<Rcon>,
     pub state_dir: PathBuf,
+    /// The state dir could not be used at start.
+    pub state_dir_error: Option<String>,
     pub counters: Counters,
 }
 
@@ -191,6 +193,7 @@ impl Health {
                 followers: Vec::new(),
                 rcon: Vec::new(),
                 state_dir: PathBuf::new(),
+                state_dir_error: None,
                 counters: Counters::default(),
             }),
         }
@@ -340,7 +343,10 @@ impl Health {
                 })
             })
             .collect();
-        let checkpoint_error = s.followers.iter().find_map(|f| f.checkpoint_error.clone());
+        let checkpoint_error = s
+            .state_dir_error
+            .clone()
+            .or_else(|| s.followers.iter().find_map(|f| f.checkpoint_error.clone()));
         let body = json!({
             "status": status.name(),
             "service": "factorio-isr",
@@ -428,7 +434,13 @@ fn verdict(s: &State, now: Instant) -> (Status, Vec<String>) {
             }
         }
     }
-    for f in &s.followers {
+    if let Some(e) = &s.state_dir_error {
+        found.push((
+            Status::Unhealthy,
+            format!("the state dir cannot be used, so nothing is checkpointed: {e}"),
+        ));
+    }
+    for f in s.followers.iter().filter(|_| s.state_dir_error.is_none()) {
         if let Some(e) = &f.checkpoint_error {
             found.push((
                 Status::Unhealthy,

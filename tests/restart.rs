@@ -227,11 +227,11 @@ fn second_daemon_on_the_same_state_dir_is_refused() {
     assert_eq!(first.stop(), 0);
 }
 
-/// A state dir that cannot be used (a path under a regular file; a regular
-/// file) stops the daemon before it prints anything: exit code 2, and stderr
-/// names the state dir.
+/// A state dir that cannot be used at start (a path under a regular file;
+/// a regular file) does not keep the bridge down: events still flow,
+/// stderr names the state dir, and /health answers 503 with the reason.
 #[test]
-fn unusable_state_dir_exits_with_code_2() {
+fn an_unusable_state_dir_runs_without_checkpoints_and_is_unhealthy() {
     for under_a_file in [true, false] {
         let ws = Workspace::new();
         append(&ws.log(), &join_lines(0..1));
@@ -245,15 +245,15 @@ fn unusable_state_dir_exits_with_code_2() {
         let config = ws.config_with_state_dir(&state_dir, &[BEGINNING]);
 
         let mut run = ws.start(&config);
-        let status = run
-            .wait_exit(support::daemon::PATIENCE)
-            .expect("the daemon exits");
-        let stderr = run.stderr_to_end().join("\n");
-        assert_eq!(status.code(), Some(2), "state_dir {state_dir:?}:\n{stderr}");
-        let printed = run.rest();
-        assert!(printed.is_empty(), "{printed:?}");
         let named = state_dir.to_str().expect("UTF-8 path");
-        assert!(stderr.contains(named), "names {named}:\n{stderr}");
+        let line = run.wait_stderr("running without checkpoints");
+        assert!(line.contains(named), "names {named}: {line}");
+        let _ = run.take(1);
+        let base = run.health_base();
+        let (status, body) = support::http_get(&format!("{base}/health"));
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("the state dir cannot be used"), "{body}");
+        assert_eq!(run.stop(), 0);
     }
 }
 
