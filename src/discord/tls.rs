@@ -34,3 +34,18 @@ pub fn client_config() -> Result<Arc<ClientConfig>, String> {
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The built-in roots make a usable config; a CA file with no
+    /// certificates is refused by name.
+    #[test]
+    fn the_default_roots_make_a_config() {
+        if std::env::var_os("SSL_CERT_FILE").is_none() {
+            let config = client_config().expect("a config from the built-in roots");
+            assert!(config.alpn_protocols.is_empty());
+        }
+    }
+}
