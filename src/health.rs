@@ -94,9 +94,13 @@ pub struct Rcon {
     /// Commands answered, and their total time, for the latency metric.
     pub commands: u64,
     pub command_seconds: f64,
+    /// The UPS estimate (an EMA over the monitor's window).
     pub ups: Option<f64>,
-    pub evolution: Option<f64>,
+    /// Evolution per surface (1.1 has one, reported as `nauvis`).
+    pub evolution: Vec<(String, f64)>,
     pub players_online: Option<u64>,
+    /// When the monitor last got a map age from the game.
+    pub last_sample: Option<Instant>,
     /// The game's `/version`, asked once per connection.
     pub version: Option<String>,
 }
@@ -246,8 +250,9 @@ impl Health {
             commands: 0,
             command_seconds: 0.0,
             ups: None,
-            evolution: None,
+            evolution: Vec::new(),
             players_online: None,
+            last_sample: None,
             version: None,
         });
         s.rcon.len() - 1

@@ -221,16 +221,37 @@ pub fn render(health: &Health) -> String {
         f.sample_of("_sum", &[("server", &r.server)], r.command_seconds);
         f.sample_of("_count", &[("server", &r.server)], r.commands as f64);
     }
+    let mut f = family(
+        o,
+        "factorio_isr_evolution",
+        "gauge",
+        "Enemy evolution factor (0 to 1), per surface.",
+    );
+    for r in &s.rcon {
+        for (surface, factor) in &r.evolution {
+            f.sample(&[("server", &r.server), ("surface", surface)], *factor);
+        }
+    }
+    let now = std::time::Instant::now();
+    let mut f = family(
+        o,
+        "factorio_isr_last_sample_age_seconds",
+        "gauge",
+        "Seconds since the game last answered the monitor's poll.",
+    );
+    for r in &s.rcon {
+        if let Some(at) = r.last_sample {
+            f.sample(
+                &[("server", &r.server)],
+                now.saturating_duration_since(at).as_secs_f64().floor(),
+            );
+        }
+    }
     for (name, help, get) in [
         (
             "factorio_isr_ups",
-            "Game updates per second, measured from the map age (60 is full speed).",
+            "Game updates per second: an EMA of the map age's pace (60 is full speed).",
             (|r: &crate::health::Rcon| r.ups) as fn(&crate::health::Rcon) -> Option<f64>,
-        ),
-        (
-            "factorio_isr_evolution",
-            "Enemy evolution factor (0 to 1).",
-            |r| r.evolution,
         ),
         (
             "factorio_isr_players_online",

@@ -82,7 +82,10 @@ impl MonitorJob {
                 Ok(text) => match parse_map_age(&text) {
                     Some(age) => {
                         let reading = estimator.add(now, age);
-                        self.health.rcon(self.slot, |r| r.ups = reading.ups_ema);
+                        self.health.rcon(self.slot, |r| {
+                            r.ups = reading.ups_ema;
+                            r.last_sample = Some(now);
+                        });
                         sample.map_age = Some(text.trim().to_owned());
                         sample.ups = reading.ups_ema;
                         sample.paused = reading.paused;
@@ -151,13 +154,17 @@ impl MonitorJob {
             sample.players = Some(names);
         }
         if let Ok(text) = self.ask("/evolution") {
-            // 2.0 reports each surface; Nauvis (the first) is the one
-            // players mean by "evolution".
-            if let Some((_, factor)) = parse_evolution(&text).first() {
-                let factor = *factor;
-                self.health.rcon(self.slot, |r| r.evolution = Some(factor));
-                sample.evolution = Some(factor);
-            }
+            // 2.0 reports each surface, 1.1 one unnamed factor (Nauvis's).
+            // The first is the one players mean by "evolution".
+            let surfaces: Vec<(String, f64)> = parse_evolution(&text)
+                .into_iter()
+                .map(|(surface, f)| {
+                    let surface = surface.map_or_else(|| "nauvis".to_owned(), |s| s.to_lowercase());
+                    (surface, f)
+                })
+                .collect();
+            sample.evolution = surfaces.first().map(|(_, f)| *f);
+            self.health.rcon(self.slot, |r| r.evolution = surfaces);
         }
     }
 

@@ -124,7 +124,14 @@ fn low_ups_alert_then_recovery() {
     let m = support::prometheus::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let server = [("server", support::daemon::SERVER)];
     assert_eq!(m.get("factorio_isr_players_online", &server), Some(2.0));
-    assert_eq!(m.get("factorio_isr_evolution", &server), Some(0.4321));
+    let nauvis = [("server", support::daemon::SERVER), ("surface", "nauvis")];
+    assert_eq!(m.get("factorio_isr_evolution", &nauvis), Some(0.4321));
+    let gleba = [("server", support::daemon::SERVER), ("surface", "gleba")];
+    assert_eq!(m.get("factorio_isr_evolution", &gleba), Some(0.9));
+    assert!(
+        m.get("factorio_isr_last_sample_age_seconds", &server)
+            .is_some_and(|age| age < 5.0)
+    );
     assert_eq!(m.get("factorio_isr_rcon_up", &server), Some(1.0));
     assert!(m.get("factorio_isr_ups", &server).is_some_and(|u| u > 50.0));
     assert_eq!(run.stop(), 0);

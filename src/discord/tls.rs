@@ -39,8 +39,8 @@ pub fn client_config() -> Result<Arc<ClientConfig>, String> {
 mod tests {
     use super::*;
 
-    /// The built-in roots make a usable config; a CA file with no
-    /// certificates is refused by name.
+    /// The built-in roots make a usable config (a test process with
+    /// `SSL_CERT_FILE` set skips this).
     #[test]
     fn the_default_roots_make_a_config() {
         if std::env::var_os("SSL_CERT_FILE").is_none() {
