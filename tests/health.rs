@@ -186,8 +186,11 @@ fn checkpoints_that_cannot_be_written_are_unhealthy_until_they_can() {
     append(&ws.log(), "");
     let mut run = ws.start(&config);
     let base = run.health_base();
-    wait_health(&base, "healthy", |s, b| {
-        s == 200 && b["status"] == "healthy"
+    // Following, not just healthy: before the workers start there is
+    // nothing to be unhealthy about, and `start_at: end` would skip lines
+    // written before the file is opened.
+    wait_health(&base, "healthy and following", |s, b| {
+        s == 200 && b["status"] == "healthy" && b["followers"][0]["status"] == "following"
     });
     // The state dir goes away under the daemon (an unmounted volume).
     std::fs::remove_dir_all(ws.state_dir()).expect("remove the state dir");
