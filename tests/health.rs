@@ -232,7 +232,9 @@ fn healthcheck_fails_when_nothing_answers_and_reads_the_config_bind() {
     append(&ws.log(), "");
     let mut run: Run = ws.start(&config);
     let base = run.health_base();
-    wait_health(&base, "healthy", |_, b| b["status"] == "healthy");
+    wait_health(&base, "healthy and following", |_, b| {
+        b["status"] == "healthy" && b["followers"][0]["status"] == "following"
+    });
     let out = command(ws.path())
         .args(["healthcheck", "--config"])
         .arg(&config)
