@@ -71,8 +71,11 @@ impl World {
         ];
         discord.extend_from_slice(extra_discord);
         let config = ws.config_with_discord(&discord, &server);
-        let run = ws.start(&config);
+        let mut run = ws.start(&config);
         gateway.wait_for_identifies(1, WAIT);
+        // `start_at: end`: lines written before the file is opened are
+        // skipped, so tests that write the log wait for this.
+        run.wait_stderr("following");
         World {
             rest,
             gateway,
