@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::daemon::{PATIENCE, Run, SERVER, Workspace, append, join_lines};
-use support::discord::FakeDiscord;
+use support::discord::{self, FakeDiscord};
 use support::{command, http_get, prometheus};
 
 const RCON_PASSWORD: &str = "rcon-pw-never-shown";
@@ -177,6 +177,39 @@ fn a_rejected_token_is_unhealthy_and_never_shown() {
     for line in run.stderr_to_end() {
         assert!(!line.contains(token), "{line}");
     }
+}
+
+/// Webhook mode: a webhook Discord has deleted shows on /health by its
+/// name, never by its URL (whose last part is its token).
+#[test]
+fn a_failing_webhook_shows_without_its_url() {
+    let discord = FakeDiscord::start();
+    let ws = Workspace::new();
+    let url = discord.webhook_url(42);
+    let config = ws.config_with_discord(&[("webhook_url", &format!("\"{url}\""))], &[]);
+    append(&ws.log(), "");
+    let mut run = ws.start(&config);
+    let base = run.health_base();
+    wait_health(&base, "following", |_, b| {
+        b["followers"][0]["status"] == "following"
+    });
+    discord.fail_for(Duration::from_secs(60), 503);
+    append(&ws.log(), &join_lines(0..1));
+    let (status, body) = wait_health(&base, "a failing webhook", |_, b| {
+        b["discord"]["destinations"][0]["status"] == "failing"
+    });
+    assert_eq!(
+        status, 200,
+        "one destination failing for a moment is degraded"
+    );
+    assert_eq!(body["discord"]["mode"], "webhook");
+    assert_eq!(body["discord"]["destinations"][0]["destination"], "webhook");
+    let (_, metrics) = http_get(&format!("{base}/metrics"));
+    for text in [body.to_string(), metrics] {
+        assert!(!text.contains(discord::WEBHOOK_TOKEN), "{text}");
+        assert!(!text.contains(&url), "{text}");
+    }
+    assert_eq!(run.stop(), 0);
 }
 
 #[test]
