@@ -20,13 +20,17 @@ pub fn render(config: &Config, event: &Event) -> serde_json::Value {
         .server(&event.server)
         .and_then(|s| route::destination(config, s, event.kind, event.route.as_deref()))
         .map_or_else(|| "unrouted".to_owned(), |d| d.to_string());
-    json!({
+    let mut line = json!({
         "destination": destination,
         "server": &*event.server,
         "kind": event.kind.name(),
         "content": event.content,
         "allowed_mentions": { "parse": [] },
-    })
+    });
+    if let Some(embed) = &event.embed {
+        line["embeds"] = json!([embed]);
+    }
+    line
 }
 
 /// Prints events until every sender is gone. Each line is flushed at once

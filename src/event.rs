@@ -93,6 +93,9 @@ pub struct Event {
     pub fields: Vec<(Arc<str>, String)>,
     /// The rendered Discord message text (markdown, player text escaped).
     pub content: String,
+    /// An embed posted with the content (stats reports). An event with
+    /// one gets a message of its own: embeds are not coalesced.
+    pub embed: Option<serde_json::Value>,
     pub position: Position,
     /// Stable across restarts (from the line's file identity and offset):
     /// message nonces are derived from it, so a message re-sent after a

@@ -269,6 +269,7 @@ impl FollowJob {
             route: None,
             fields: vec![(Arc::from("lines"), lines.to_string())],
             content,
+            embed: None,
             position: Position {
                 source: self.source,
                 seq,

@@ -170,8 +170,9 @@ impl MonitorJob {
 
     /// The periodic report: players, UPS, evolution, map age.
     fn stats_event(&self, sample: &Sample) -> Event {
-        let mut event = self.event_of(Kind::Stats, stats_text(&self.server_name, sample));
-        event.pattern = Arc::from("stats");
+        let (summary, embed) = stats_report(&self.server_name, sample);
+        let mut event = self.event_of(Kind::Stats, summary);
+        event.embed = Some(embed);
         event
     }
 
@@ -227,6 +228,7 @@ impl MonitorJob {
             route: None,
             fields: Vec::new(),
             content,
+            embed: None,
             position: Position {
                 source: NO_SOURCE,
                 seq: 0,
@@ -236,38 +238,65 @@ impl MonitorJob {
     }
 }
 
-/// A stats report as one message; what the last poll did not learn is
-/// left out.
-fn stats_text(server_name: &str, s: &Sample) -> String {
-    let mut out = format!("📊 **{}**", escape_markdown(server_name));
-    match &s.players {
-        Some(names) if names.is_empty() => out.push_str("\nPlayers online: none"),
-        Some(names) => {
-            let shown: Vec<String> = names.iter().take(20).map(|n| escape_markdown(n)).collect();
-            let more = names.len().saturating_sub(shown.len());
-            out.push_str(&format!(
-                "\nPlayers online ({}): {}",
-                names.len(),
-                shown.join(", ")
-            ));
-            if more > 0 {
-                out.push_str(&format!(" and {more} more"));
-            }
+/// A stats report: a one-line summary (what a notification shows) and an
+/// embed with the figures; what the last poll did not learn is left out.
+fn stats_report(server_name: &str, s: &Sample) -> (String, serde_json::Value) {
+    let name = escape_markdown(server_name);
+    let ups = match (s.ups, s.paused) {
+        (_, true) => "paused".to_owned(),
+        (Some(ups), false) => format!("{ups:.1}"),
+        (None, false) => "measuring".to_owned(),
+    };
+    let mut summary = format!("📊 **{name}**");
+    let mut fields = Vec::new();
+    if let Some(names) = &s.players {
+        let count = match names.len() {
+            1 => "1 player".to_owned(),
+            n => format!("{n} players"),
+        };
+        summary.push_str(&format!(": {count} online,"));
+        let shown: Vec<String> = names.iter().take(40).map(|n| escape_markdown(n)).collect();
+        let mut value = if shown.is_empty() {
+            "none".to_owned()
+        } else {
+            shown.join(", ")
+        };
+        if names.len() > shown.len() {
+            value.push_str(&format!(" and {} more", names.len() - shown.len()));
         }
-        None => {}
+        // An embed field holds at most 1024 characters.
+        let value: String = value.chars().take(1024).collect();
+        fields.push(serde_json::json!({
+            "name": format!("Players online ({})", names.len()),
+            "value": value,
+            "inline": false,
+        }));
     }
-    match (s.ups, s.paused) {
-        (_, true) => out.push_str("\nUPS: paused"),
-        (Some(ups), false) => out.push_str(&format!("\nUPS: {ups:.1}")),
-        (None, false) => out.push_str("\nUPS: measuring"),
-    }
+    summary.push_str(&format!(" UPS {ups}"));
+    fields.push(serde_json::json!({"name": "UPS", "value": ups, "inline": true}));
     if let Some(e) = s.evolution {
-        out.push_str(&format!("\nEvolution: {:.1}%", e * 100.0));
+        fields.push(serde_json::json!({
+            "name": "Evolution",
+            "value": format!("{:.1}%", e * 100.0),
+            "inline": true,
+        }));
     }
     if let Some(age) = &s.map_age {
-        out.push_str(&format!("\nMap age: {}", escape_markdown(age)));
+        fields.push(serde_json::json!({
+            "name": "Map age",
+            "value": escape_markdown(age),
+            "inline": true,
+        }));
     }
-    out
+    // An embed title holds at most 256 characters.
+    let title: String = format!("📊 {server_name}").chars().take(256).collect();
+    let embed = serde_json::json!({
+        "title": title,
+        // Factorio orange.
+        "color": 0x00ff_9f1c_u32,
+        "fields": fields,
+    });
+    (summary, embed)
 }
 
 /// "7 min", "1 h 5 min", "42 s".
@@ -293,19 +322,40 @@ mod tests {
             ups: Some(59.84),
             paused: false,
         };
+        let (summary, embed) = stats_report("Main", &sample);
+        assert_eq!(summary, "📊 **Main**: 2 players online, UPS 59.8");
+        assert_eq!(embed["title"], "📊 Main");
+        let fields: Vec<(String, String)> = embed["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .map(|f| {
+                (
+                    f["name"].as_str().unwrap_or_default().to_owned(),
+                    f["value"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let want = [
+            ("Players online (2)", "al\\*ce, bob"),
+            ("UPS", "59.8"),
+            ("Evolution", "43.2%"),
+            ("Map age", "1 hour, 2 minutes and 3 seconds"),
+        ];
         assert_eq!(
-            stats_text("Main", &sample),
-            "📊 **Main**\nPlayers online (2): al\\*ce, bob\nUPS: 59.8\nEvolution: 43.2%\nMap age: 1 hour, 2 minutes and 3 seconds"
+            fields,
+            want.iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
         );
         let empty = Sample {
             players: Some(Vec::new()),
             paused: true,
             ..Sample::default()
         };
-        assert_eq!(
-            stats_text("Main", &empty),
-            "📊 **Main**\nPlayers online: none\nUPS: paused"
-        );
+        let (summary, embed) = stats_report("Main", &empty);
+        assert_eq!(summary, "📊 **Main**: 0 players online, UPS paused");
+        assert_eq!(embed["fields"][0]["value"], "none");
     }
 
     #[test]

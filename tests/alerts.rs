@@ -113,11 +113,15 @@ fn low_ups_alert_then_recovery() {
     // Stats reports every 10 s, from the same polls.
     let stats = fake.wait_for_messages("channel:1100000000000000008", 1, Duration::from_secs(30));
     assert!(
-        stats[0].content.contains("Players online (2): alice, bob")
-            && stats[0].content.contains("Evolution: 43.2%"),
+        stats[0].content.contains("2 players online"),
         "{}",
         stats[0].content
     );
+    let fields = &stats[0].embeds[0]["fields"];
+    assert_eq!(fields[0]["name"], "Players online (2)");
+    assert_eq!(fields[0]["value"], "alice, bob");
+    assert_eq!(fields[2]["value"], "43.2%");
+    assert_eq!(fake.schema_violations(), Vec::<String>::new());
     // The gauges come from the same polls.
     let base = run.health_base();
     let (_, text) = support::http_get(&format!("{base}/metrics"));

@@ -208,6 +208,12 @@ impl Delivery {
             "allowed_mentions": { "parse": [] },
             "flags": SUPPRESS_EMBEDS,
         });
+        // Our own embed: link previews stay off by having none in it, as
+        // the flag would hide the embed too.
+        if let Some(embed) = message.embed {
+            body["embeds"] = json!([embed]);
+            body["flags"] = 0.into();
+        }
         match dest {
             // Webhooks take no nonce; a channel message does, and with
             // enforce_nonce Discord returns the first message for a repeat.

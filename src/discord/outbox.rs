@@ -28,12 +28,15 @@ struct Batch {
     /// Stable across restarts: derived from the events' ids.
     key: u64,
     username: Option<String>,
+    /// Sent with the first part.
+    embed: Option<serde_json::Value>,
 }
 
 /// What to send next.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Message<'a> {
     pub content: &'a str,
+    pub embed: Option<&'a serde_json::Value>,
     /// At most 25 characters, as Discord requires.
     pub nonce: String,
     pub username: Option<&'a str>,
@@ -103,6 +106,7 @@ impl Outbox {
         let content = b.parts.get(b.next)?;
         Some(Message {
             content,
+            embed: b.embed.as_ref().filter(|_| b.next == 0),
             nonce: format!(
                 "{:016x}",
                 b.key ^ (b.next as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
@@ -116,11 +120,12 @@ impl Outbox {
         let mut key = mix(0xcbf2_9ce4_8422_2325, first.id);
         let mut positions = vec![first.position];
         let mut content = first.content;
+        let embed = first.embed;
         let mut chars = content.chars().count();
-        if chars <= MAX_CONTENT {
+        if chars <= MAX_CONTENT && embed.is_none() {
             while let Some((next, name)) = self.queue.front() {
                 let more = next.content.chars().count();
-                if *name != username || chars + 1 + more > MAX_CONTENT {
+                if *name != username || chars + 1 + more > MAX_CONTENT || next.embed.is_some() {
                     break;
                 }
                 let Some((next, _)) = self.queue.pop_front() else {
@@ -140,6 +145,7 @@ impl Outbox {
             next: 0,
             key,
             username,
+            embed,
         })
     }
 
@@ -210,6 +216,7 @@ mod tests {
             route: None,
             fields: Vec::new(),
             content: content.to_owned(),
+            embed: None,
             position: Position { source: 0, seq },
             id: 1000 + seq,
         }
@@ -247,6 +254,34 @@ mod tests {
         assert!(second.starts_with("019 "));
         assert_eq!(o.delivered().len(), 11);
         assert!(o.is_empty() && o.current().is_none());
+    }
+
+    /// An event with an embed (a stats report) travels alone: chat before
+    /// and after it are not folded into its message.
+    #[test]
+    fn an_embed_gets_a_message_of_its_own() {
+        let mut o = outbox();
+        o.push(event(0, "before"), None);
+        let mut stats = event(1, "stats");
+        stats.embed = Some(serde_json::json!({"title": "📊"}));
+        o.push(stats, None);
+        o.push(event(2, "after"), None);
+        let sent: Vec<(String, bool)> = (0..3)
+            .map(|_| {
+                let m = o.current().expect("a message");
+                let got = (m.content.to_owned(), m.embed.is_some());
+                o.delivered();
+                got
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            vec![
+                ("before".to_owned(), false),
+                ("stats".to_owned(), true),
+                ("after".to_owned(), false)
+            ]
+        );
     }
 
     #[test]

@@ -133,6 +133,7 @@ impl Match<'_> {
                 .filter_map(|((name, _), v)| v.map(|v| (name.clone(), v.to_owned())))
                 .collect(),
             content,
+            embed: None,
             position,
             id: 0,
         }
