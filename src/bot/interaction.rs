@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use crate::commands::plan::{
-    Facts, Invocation, OptionValue, Plan, complete, connect_reply, fit, plan,
+    Facts, Invocation, OptionValue, Plan, complete, connect_reply, fit, plan, resolve_server,
 };
 use crate::commands::spec::{self, Cooldown, Leaf};
 use crate::config::Server;
@@ -240,47 +240,34 @@ fn permitted(shared: &Shared, leaf: &Leaf, member: &Member<'_>) -> bool {
     discord.guild_id.is_some() && member.permissions & (ADMINISTRATOR | MANAGE_GUILD) != 0
 }
 
-/// The server a command is for: the `server` option, the member's
-/// default, the server bound to the channel, or the only one.
-fn server_for<'a>(
-    shared: &'a Shared,
-    inv: &Invocation,
-    user: &str,
-    channel: Option<&str>,
-) -> Result<&'a Server, String> {
+/// The server a command goes to when it names none: the member's default
+/// (`/factorio connect`), else the one server bound to the channel. The
+/// rest of the choice (the `server` option, the only server) is
+/// [`resolve_server`]'s.
+fn default_server(shared: &Shared, user: &str, channel: Option<&str>) -> Option<String> {
     let config = &shared.config;
-    if let Some(id) = inv.str("server") {
-        return config.server(id).ok_or_else(|| {
-            format!(
-                "There is no server `{}`; `/factorio servers` lists them.",
-                escape_markdown(id)
-            )
-        });
+    if let Some(id) = shared
+        .defaults
+        .get(user)
+        .filter(|id| config.server(id).is_some())
+    {
+        return Some(id);
     }
-    if let Some(server) = shared.defaults.get(user).and_then(|id| config.server(&id)) {
-        return Ok(server);
-    }
-    if let Some(channel) = channel {
-        let bound: Vec<&Server> = config
-            .servers
-            .iter()
-            .filter(|s| {
-                [&s.chat_channel_id, &s.event_channel_id, &s.alert_channel_id]
-                    .into_iter()
-                    .flatten()
-                    .chain(s.channels.values())
-                    .any(|c| c.to_string() == channel)
-            })
-            .collect();
-        if let [one] = bound[..] {
-            return Ok(one);
-        }
-    }
-    match &config.servers[..] {
-        [one] => Ok(one),
-        _ => Err(
-            "Which server? Add `server:`, or set your default with `/factorio connect`.".to_owned(),
-        ),
+    let channel = channel?;
+    let bound: Vec<&Server> = config
+        .servers
+        .iter()
+        .filter(|s| {
+            [&s.chat_channel_id, &s.event_channel_id, &s.alert_channel_id]
+                .into_iter()
+                .flatten()
+                .chain(s.channels.values())
+                .any(|c| c.to_string() == channel)
+        })
+        .collect();
+    match bound[..] {
+        [one] => Some(one.id.to_string()),
+        _ => None,
     }
 }
 
@@ -323,13 +310,10 @@ fn command(shared: &Shared, d: &Value, reply: &Reply<'_>) {
             true,
         );
     }
-    let server = match server_for(shared, &inv, member.id, d["channel_id"].as_str()) {
-        Ok(s) => Some(s),
-        Err(e) if leaf.rcon => return reply.message(&e, true),
-        Err(_) => None,
-    };
-    let Some(server) = server.or(shared.config.servers.first()) else {
-        return;
+    let default = default_server(shared, member.id, d["channel_id"].as_str());
+    let server = match resolve_server(&inv, &shared.config, default.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return reply.message(&e, true),
     };
     if let Err(left) = shared
         .cooldowns
@@ -499,7 +483,8 @@ fn autocomplete(shared: &Shared, d: &Value, reply: &Reply<'_>) {
     };
     let players = if focused == "player" && allowed {
         let user = d["member"]["user"]["id"].as_str().unwrap_or("");
-        server_for(shared, &inv, user, d["channel_id"].as_str())
+        let default = default_server(shared, user, d["channel_id"].as_str());
+        resolve_server(&inv, &shared.config, default.as_deref())
             .map(|server| online_players(shared, server))
             .unwrap_or_default()
     } else {
