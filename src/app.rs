@@ -388,6 +388,7 @@ impl Workers {
                     shutdown: shutdown_rx.clone(),
                     health: health.clone(),
                     slot,
+                    allow_lua: server.allow_lua,
                     stats_every: server
                         .stats
                         .stats_channel_id

@@ -103,6 +103,9 @@ pub struct Rcon {
     pub last_sample: Option<Instant>,
     /// The game's `/version`, asked once per connection.
     pub version: Option<String>,
+    /// The technology being researched and its progress (0 to 1); only
+    /// known with `allow_lua`, as no console command reports it.
+    pub research: Option<(String, f64)>,
 }
 
 /// One Discord destination as delivery sees it.
@@ -254,6 +257,7 @@ impl Health {
             players_online: None,
             last_sample: None,
             version: None,
+            research: None,
         });
         s.rcon.len() - 1
     }

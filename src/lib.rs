@@ -23,6 +23,7 @@ pub mod health;
 pub mod healthcheck;
 pub mod http;
 pub mod logging;
+pub mod lua_stats;
 pub mod metrics;
 pub mod monitor;
 pub mod notify;

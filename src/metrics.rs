@@ -232,6 +232,20 @@ pub fn render(health: &Health) -> String {
             f.sample(&[("server", &r.server), ("surface", surface)], *factor);
         }
     }
+    let mut f = family(
+        o,
+        "factorio_isr_research_progress",
+        "gauge",
+        "Progress (0 to 1) of the technology being researched; needs allow_lua.",
+    );
+    for r in &s.rcon {
+        if let Some((technology, progress)) = &r.research {
+            f.sample(
+                &[("server", &r.server), ("technology", technology)],
+                *progress,
+            );
+        }
+    }
     let now = std::time::Instant::now();
     let mut f = family(
         o,

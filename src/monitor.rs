@@ -14,12 +14,14 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, bounded, select};
 
 use crate::alerts::{Alert, AlertState, Observation, Thresholds};
+use crate::commands::lua_api;
 use crate::discord::format::escape_markdown;
 use crate::event::{Event, Kind, Position};
 use crate::factorio::{parse_evolution, parse_map_age, parse_players};
 use crate::health::Health;
+use crate::lua_stats::{self, Research};
 use crate::rcon::{Error, Request};
-use crate::stats::UpsEstimator;
+use crate::stats::{Reading, UpsEstimator};
 
 /// Failed polls in a row before "unreachable" is posted.
 pub const UNREACHABLE_AFTER: u32 = 3;
@@ -44,6 +46,19 @@ pub struct MonitorJob {
     /// How often a stats report is posted; `None`: never (no
     /// `stats_channel_id`).
     pub stats_every: Option<Duration>,
+    /// Sample with one `/sc` (exact tick, research) instead of commands
+    /// that run no Lua.
+    pub allow_lua: bool,
+}
+
+/// What one poll of the game gave.
+enum Poll {
+    Reading(Reading),
+    /// The server answered, but not with a map age.
+    Unreadable,
+    /// No answer in time: the game is saving.
+    Timeout,
+    Failed,
 }
 
 /// What the last poll learned, for the stats report.
@@ -54,6 +69,8 @@ struct Sample {
     evolution: Option<f64>,
     ups: Option<f64>,
     paused: bool,
+    /// Only known with `allow_lua`.
+    research: Option<Research>,
 }
 
 impl MonitorJob {
@@ -69,6 +86,7 @@ impl MonitorJob {
         let mut next = Instant::now();
         let mut stats_at = self.stats_every.map(|every| Instant::now() + every);
         let mut sample = Sample::default();
+        let mut lua_failing = false;
         loop {
             select! {
                 recv(self.shutdown) -> _ => return Ok(()),
@@ -76,51 +94,42 @@ impl MonitorJob {
             }
             next += self.interval;
             let now = Instant::now();
-            let time = self.ask("/time");
-            let answered = time.is_ok();
-            let observation = match time {
-                Ok(text) => match parse_map_age(&text) {
-                    Some(age) => {
-                        let reading = estimator.add(now, age);
-                        self.health.rcon(self.slot, |r| {
-                            r.ups = reading.ups_ema;
-                            r.last_sample = Some(now);
-                        });
-                        sample.map_age = Some(text.trim().to_owned());
-                        sample.ups = reading.ups_ema;
-                        sample.paused = reading.paused;
-                        reading.ups_ema.map(|ups| Observation::Ups {
-                            ups,
-                            paused: reading.paused,
-                        })
-                    }
-                    None => {
-                        log::warn!("unexpected /time output from {}: {text:?}", self.server_id);
-                        None
-                    }
-                },
-                Err(Error::Timeout) => None,
-                Err(e) => {
-                    log::debug!("poll of {} failed: {e}", self.server_id);
-                    Some(Observation::Unreachable)
-                }
+            let lua = if self.allow_lua {
+                self.poll_lua(&mut estimator, &mut sample, now, &mut lua_failing)
+            } else {
+                None
             };
-            if answered {
-                self.poll_gauges(&mut sample);
-            }
+            let poll = match lua {
+                Some(poll) => poll,
+                None => self.poll_commands(&mut estimator, &mut sample, now),
+            };
+            let (answered, observation) = match poll {
+                Poll::Reading(reading) => {
+                    self.health.rcon(self.slot, |r| {
+                        r.ups = reading.ups_ema;
+                        r.last_sample = Some(now);
+                    });
+                    sample.ups = reading.ups_ema;
+                    sample.paused = reading.paused;
+                    let observation = reading.ups_ema.map(|ups| Observation::Ups {
+                        ups,
+                        paused: reading.paused,
+                    });
+                    (true, observation)
+                }
+                Poll::Unreadable => (true, None),
+                // The game is saving: neither a sample nor a failure.
+                Poll::Timeout => (false, None),
+                Poll::Failed => (false, Some(Observation::Unreachable)),
+            };
             if let (Some(at), Some(every)) = (stats_at, self.stats_every)
                 && now >= at
             {
                 stats_at = Some(at + every);
                 // Nothing to report from a server that did not answer: the
                 // unreachable alert says that.
-                if answered {
-                    let event = self.stats_event(&sample);
-                    self.health.count_event(&event);
-                    select! {
-                        send(self.events, event) -> sent => if sent.is_err() { return Ok(()) },
-                        recv(self.shutdown) -> _ => return Ok(()),
-                    }
+                if answered && !self.send(self.stats_event(&sample)) {
+                    return Ok(());
                 }
             }
             let Some(observation) = observation else {
@@ -129,13 +138,106 @@ impl MonitorJob {
             if let Some(alert) = state.observe(&self.thresholds, observation, now) {
                 let event = self.event(&alert);
                 log::info!("alert for {}: {}", self.server_id, event.content);
-                self.health.count_event(&event);
-                select! {
-                    send(self.events, event) -> sent => if sent.is_err() { return Ok(()) },
-                    recv(self.shutdown) -> _ => return Ok(()),
+                if !self.send(event) {
+                    return Ok(());
                 }
             }
         }
+    }
+
+    /// Queues an event for delivery; false once shutting down.
+    fn send(&self, event: Event) -> bool {
+        self.health.count_event(&event);
+        select! {
+            send(self.events, event) -> sent => sent.is_ok(),
+            recv(self.shutdown) -> _ => false,
+        }
+    }
+
+    /// The sample without Lua: `/time` for UPS, then `/players online`
+    /// and `/evolution` for the gauges while the server answers.
+    fn poll_commands(
+        &self,
+        estimator: &mut UpsEstimator,
+        sample: &mut Sample,
+        now: Instant,
+    ) -> Poll {
+        let poll = match self.ask("/time") {
+            Ok(text) => match parse_map_age(&text) {
+                Some(age) => {
+                    sample.map_age = Some(text.trim().to_owned());
+                    Poll::Reading(estimator.add(now, age))
+                }
+                None => {
+                    log::warn!("unexpected /time output from {}: {text:?}", self.server_id);
+                    Poll::Unreadable
+                }
+            },
+            Err(Error::Timeout) => Poll::Timeout,
+            Err(e) => {
+                log::debug!("poll of {} failed: {e}", self.server_id);
+                Poll::Failed
+            }
+        };
+        if matches!(poll, Poll::Reading(_) | Poll::Unreadable) {
+            self.poll_gauges(sample);
+        }
+        poll
+    }
+
+    /// The sample with Lua (`allow_lua`): one `/sc` with exact figures.
+    /// `None` when its answer is not the JSON asked for (a mod renamed the
+    /// forces, say): the caller falls back to the commands, and the reason
+    /// is logged once until the snippet works again.
+    fn poll_lua(
+        &self,
+        estimator: &mut UpsEstimator,
+        sample: &mut Sample,
+        now: Instant,
+        failing: &mut bool,
+    ) -> Option<Poll> {
+        let version = self
+            .health
+            .lock()
+            .rcon
+            .get(self.slot)
+            .and_then(|r| r.version.clone());
+        let text = match self.ask(&lua_stats::snippet(lua_api(version.as_deref()))) {
+            Ok(text) => text,
+            Err(Error::Timeout) => return Some(Poll::Timeout),
+            Err(e) => {
+                log::debug!("poll of {} failed: {e}", self.server_id);
+                return Some(Poll::Failed);
+            }
+        };
+        let s = match lua_stats::parse(&text) {
+            Ok(s) => s,
+            Err(answer) => {
+                sample.research = None;
+                self.health.rcon(self.slot, |r| r.research = None);
+                if !std::mem::replace(failing, true) {
+                    log::warn!(
+                        "the Lua stats sample of {} failed ({answer}); using /time, /players and /evolution instead",
+                        self.server_id
+                    );
+                }
+                return None;
+            }
+        };
+        *failing = false;
+        let online = s.players.len() as u64;
+        let research = s.research.clone();
+        let evolution = s.evolution.clone();
+        self.health.rcon(self.slot, |r| {
+            r.players_online = Some(online);
+            r.evolution = evolution;
+            r.research = research.map(|r| (r.name, r.progress));
+        });
+        sample.map_age = Some(map_age(s.tick / 60));
+        sample.players = Some(s.players);
+        sample.evolution = s.evolution.first().map(|(_, f)| *f);
+        sample.research = s.research;
+        Some(Poll::Reading(estimator.add_tick(now, s.tick)))
     }
 
     /// Players online and evolution for /metrics and the bot's presence:
@@ -191,30 +293,10 @@ impl MonitorJob {
     }
 
     fn event(&self, alert: &Alert) -> Event {
-        let name = escape_markdown(&self.server_name);
-        let content = match alert {
-            Alert::LowUps { ups, threshold } => {
-                format!(
-                    "⚠️ **{name}**: UPS is {ups:.1}, below {threshold} (the game is running slow)"
-                )
-            }
-            Alert::UpsRecovered { ups, lasted } => {
-                format!(
-                    "✅ **{name}**: UPS is back to {ups:.1} after {}",
-                    duration(*lasted)
-                )
-            }
-            Alert::Unreachable { failures } => {
-                format!("🔌 **{name}** is unreachable over RCON ({failures} polls failed)")
-            }
-            Alert::Reachable { down_for } => {
-                format!(
-                    "✅ **{name}** is reachable again after {}",
-                    duration(*down_for)
-                )
-            }
-        };
-        self.event_of(Kind::Alert, content)
+        let (content, embed) = alert_report(&self.server_name, alert, &self.thresholds);
+        let mut event = self.event_of(Kind::Alert, content);
+        event.embed = Some(embed);
+        event
     }
 
     fn event_of(&self, kind: Kind, content: String) -> Event {
@@ -235,6 +317,88 @@ impl MonitorJob {
             },
             id,
         }
+    }
+}
+
+/// Embed colours: Discord's palette for warning, failure and recovery.
+const ORANGE: u32 = 0x00e6_7e22;
+const RED: u32 = 0x00e7_4c3c;
+const GREEN: u32 = 0x002e_cc71;
+
+/// An alert: a one-line summary (the notification) and an embed with a
+/// clear title and the numbers behind it.
+fn alert_report(server_name: &str, alert: &Alert, t: &Thresholds) -> (String, serde_json::Value) {
+    let name = escape_markdown(server_name);
+    let field = |name: &str, value: String| serde_json::json!({"name": name, "value": value, "inline": true});
+    let (content, title, colour, fields) = match alert {
+        Alert::LowUps { ups, threshold } => (
+            format!("⚠️ **{name}**: UPS is {ups:.1}, below {threshold} (the game is running slow)"),
+            format!("⚠️ Low UPS on {server_name}"),
+            ORANGE,
+            vec![
+                field("UPS", format!("{ups:.1}")),
+                field("Warning below", format!("{threshold}")),
+                field("Recovers at", format!("{}", t.recover)),
+                field("Samples below", format!("{} in a row", t.samples)),
+            ],
+        ),
+        Alert::UpsRecovered { ups, lasted } => (
+            format!(
+                "✅ **{name}**: UPS is back to {ups:.1} after {}",
+                duration(*lasted)
+            ),
+            format!("✅ UPS recovered on {server_name}"),
+            GREEN,
+            vec![
+                field("UPS", format!("{ups:.1}")),
+                field("Slow for", duration(*lasted)),
+            ],
+        ),
+        Alert::Unreachable { failures } => (
+            format!("🔌 **{name}** is unreachable over RCON ({failures} polls failed)"),
+            format!("🔌 {server_name} is unreachable"),
+            RED,
+            vec![field("Failed polls", failures.to_string())],
+        ),
+        Alert::Reachable { down_for } => (
+            format!(
+                "✅ **{name}** is reachable again after {}",
+                duration(*down_for)
+            ),
+            format!("✅ {server_name} is reachable again"),
+            GREEN,
+            vec![field("Down for", duration(*down_for))],
+        ),
+    };
+    let embed = serde_json::json!({
+        "title": title.chars().take(256).collect::<String>(),
+        "color": colour,
+        "fields": fields,
+    });
+    (content, embed)
+}
+
+/// A map age the way `/time` prints it: "1 day, 2 hours and 3 seconds".
+fn map_age(seconds: u64) -> String {
+    let units = [
+        (86_400, "day"),
+        (3600, "hour"),
+        (60, "minute"),
+        (1, "second"),
+    ];
+    let mut parts = Vec::new();
+    let mut left = seconds;
+    for (size, unit) in units {
+        let n = left / size;
+        left %= size;
+        if n > 0 {
+            parts.push(format!("{n} {unit}{}", if n == 1 { "" } else { "s" }));
+        }
+    }
+    match parts.split_last() {
+        None => "0 seconds".to_owned(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
     }
 }
 
@@ -281,6 +445,18 @@ fn stats_report(server_name: &str, s: &Sample) -> (String, serde_json::Value) {
             "inline": true,
         }));
     }
+    if let Some(r) = &s.research {
+        let level = if r.level > 1 {
+            format!(" {}", r.level)
+        } else {
+            String::new()
+        };
+        fields.push(serde_json::json!({
+            "name": "Research",
+            "value": format!("{}{level}: {:.0}%", escape_markdown(&r.name), r.progress * 100.0),
+            "inline": true,
+        }));
+    }
     if let Some(age) = &s.map_age {
         fields.push(serde_json::json!({
             "name": "Map age",
@@ -321,6 +497,7 @@ mod tests {
             evolution: Some(0.4321),
             ups: Some(59.84),
             paused: false,
+            research: None,
         };
         let (summary, embed) = stats_report("Main", &sample);
         assert_eq!(summary, "📊 **Main**: 2 players online, UPS 59.8");
@@ -348,6 +525,17 @@ mod tests {
                 .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
                 .collect::<Vec<_>>()
         );
+        let researching = Sample {
+            research: Some(Research {
+                name: "mining-productivity".into(),
+                level: 3,
+                progress: 0.256,
+            }),
+            ..Sample::default()
+        };
+        let (_, embed) = stats_report("Main", &researching);
+        assert_eq!(embed["fields"][1]["name"], "Research");
+        assert_eq!(embed["fields"][1]["value"], "mining-productivity 3: 26%");
         let empty = Sample {
             players: Some(Vec::new()),
             paused: true,
@@ -356,6 +544,91 @@ mod tests {
         let (summary, embed) = stats_report("Main", &empty);
         assert_eq!(summary, "📊 **Main**: 0 players online, UPS paused");
         assert_eq!(embed["fields"][0]["value"], "none");
+    }
+
+    #[test]
+    fn alerts_have_a_title_and_their_numbers() {
+        let t = Thresholds {
+            warning: 45.0,
+            recover: 50.0,
+            samples: 3,
+            cooldown: Duration::from_secs(60),
+            unreachable_after: 3,
+        };
+        let titles_and_fields = |alert: Alert| {
+            let (content, embed) = alert_report("Main_1", &alert, &t);
+            let fields: Vec<String> = embed["fields"]
+                .as_array()
+                .expect("fields")
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{}={}",
+                        f["name"].as_str().unwrap_or_default(),
+                        f["value"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect();
+            (
+                content,
+                embed["title"].as_str().unwrap_or_default().to_owned(),
+                fields.join("; "),
+                embed["color"].clone(),
+            )
+        };
+        let (content, title, fields, colour) = titles_and_fields(Alert::LowUps {
+            ups: 29.96,
+            threshold: 45.0,
+        });
+        assert_eq!(
+            content,
+            "⚠️ **Main\\_1**: UPS is 30.0, below 45 (the game is running slow)"
+        );
+        assert_eq!(title, "⚠️ Low UPS on Main_1");
+        assert_eq!(
+            fields,
+            "UPS=30.0; Warning below=45; Recovers at=50; Samples below=3 in a row"
+        );
+        assert_eq!(colour, ORANGE);
+        let (_, title, fields, colour) = titles_and_fields(Alert::UpsRecovered {
+            ups: 59.9,
+            lasted: Duration::from_secs(420),
+        });
+        assert_eq!(
+            (title.as_str(), fields.as_str()),
+            ("✅ UPS recovered on Main_1", "UPS=59.9; Slow for=7 min")
+        );
+        assert_eq!(colour, GREEN);
+        let (content, title, fields, colour) =
+            titles_and_fields(Alert::Unreachable { failures: 3 });
+        assert_eq!(
+            content,
+            "🔌 **Main\\_1** is unreachable over RCON (3 polls failed)"
+        );
+        assert_eq!(
+            (title.as_str(), fields.as_str()),
+            ("🔌 Main_1 is unreachable", "Failed polls=3")
+        );
+        assert_eq!(colour, RED);
+        let (_, title, fields, _) = titles_and_fields(Alert::Reachable {
+            down_for: Duration::from_secs(3900),
+        });
+        assert_eq!(
+            (title.as_str(), fields.as_str()),
+            ("✅ Main_1 is reachable again", "Down for=1 h 5 min")
+        );
+    }
+
+    #[test]
+    fn map_ages_read_like_time() {
+        assert_eq!(map_age(0), "0 seconds");
+        assert_eq!(map_age(42), "42 seconds");
+        assert_eq!(map_age(61), "1 minute and 1 second");
+        assert_eq!(map_age(126_086), "1 day, 11 hours, 1 minute and 26 seconds");
+        assert_eq!(
+            crate::factorio::parse_map_age(&map_age(126_086)),
+            Some(126_086)
+        );
     }
 
     #[test]

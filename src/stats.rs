@@ -6,7 +6,9 @@
 //! oldest and newest sample of a sliding window: over a window of `W` wall
 //! seconds the error from rounding is at most `2 * 60 / W` UPS (one game
 //! second at each end), 2 UPS for the default 60 s window, before the EMA
-//! smooths it further. A map whose age does not move for [`PAUSE_AFTER`] is
+//! smooths it further. With `allow_lua` the sample is `game.tick` itself
+//! ([`UpsEstimator::add_tick`]) and the rounding error all but vanishes (one
+//! tick at each end). A map whose age does not move for [`PAUSE_AFTER`] is
 //! paused (including Factorio's auto-pause with no players), and a paused
 //! server neither alerts nor drags the average down. Pure: time is passed in.
 
@@ -34,7 +36,8 @@ pub struct Reading {
 #[derive(Debug)]
 pub struct UpsEstimator {
     window: Duration,
-    /// (when, map age in game seconds), oldest first.
+    /// (when, game time in ticks), oldest first. `/time` gives whole
+    /// seconds, stored as 60 ticks each.
     samples: VecDeque<(Instant, u64)>,
     ema: Option<f64>,
     /// Since when the map age has not changed.
@@ -66,9 +69,14 @@ impl UpsEstimator {
         2.0 * 60.0 / self.window.as_secs_f64()
     }
 
-    /// Adds a `/time` reading taken at `now`.
+    /// Adds a `/time` reading (map age in whole game seconds) taken at `now`.
     pub fn add(&mut self, now: Instant, game_seconds: u64) -> Reading {
-        let changed = self.samples.back().is_none_or(|(_, g)| *g != game_seconds);
+        self.add_tick(now, game_seconds.saturating_mul(60))
+    }
+
+    /// Adds an exact `game.tick` taken at `now`.
+    pub fn add_tick(&mut self, now: Instant, tick: u64) -> Reading {
+        let changed = self.samples.back().is_none_or(|(_, g)| *g != tick);
         if changed {
             if self.paused {
                 // The game resumed somewhere since the last sample: start
@@ -77,12 +85,12 @@ impl UpsEstimator {
             }
             self.still_since = Some(now);
         }
-        if self.samples.back().is_some_and(|(_, g)| game_seconds < *g) {
+        if self.samples.back().is_some_and(|(_, g)| tick < *g) {
             // The map went back in time: another save was loaded.
             self.samples.clear();
             self.ema = None;
         }
-        self.samples.push_back((now, game_seconds));
+        self.samples.push_back((now, tick));
         while self.samples.len() > 2
             && self
                 .samples
@@ -112,7 +120,7 @@ impl UpsEstimator {
         let ups = match (self.samples.front(), self.samples.back()) {
             (Some((t0, g0)), Some((t1, g1))) if t1.duration_since(*t0) >= self.window / 2 => {
                 let wall = t1.duration_since(*t0).as_secs_f64();
-                Some((g1 - g0) as f64 * 60.0 / wall)
+                Some((g1 - g0) as f64 / wall)
             }
             _ => None,
         };
@@ -186,6 +194,28 @@ mod tests {
         est.add(t + Duration::from_secs(80), age + 1);
         let r = est.add(t + Duration::from_secs(110), age + 31);
         assert!((r.ups.expect("estimate") - 60.0).abs() <= 2.5, "{r:?}");
+    }
+
+    #[test]
+    fn exact_ticks_need_no_rounding_allowance() {
+        let t = Instant::now();
+        let mut est = UpsEstimator::default();
+        let mut r = est.add_tick(t, 1_000_003);
+        for s in (5..=40).step_by(5) {
+            // 45.5 UPS: ticks advance by a fraction per second, truncated.
+            r = est.add_tick(
+                t + Duration::from_secs(s),
+                1_000_003 + (s as f64 * 45.5) as u64,
+            );
+        }
+        let got = r.ups.expect("an estimate after half a window");
+        assert!((got - 45.5).abs() < 0.05, "{got}");
+        // A tick that stops moving is a pause, as with `/time`.
+        let still = 1_000_003 + (40.0 * 45.5) as u64;
+        for s in [45, 50, 55] {
+            r = est.add_tick(t + Duration::from_secs(s), still);
+        }
+        assert!(r.paused, "{r:?}");
     }
 
     #[test]

@@ -59,6 +59,42 @@ fn ups_from_the_map_age_is_within_the_documented_bound() {
     }
 }
 
+/// A config for one server polled every second by RCON on `game`, posting
+/// to `fake`: alerts after 2 samples below 45 UPS, recovery at 50, stats
+/// every 10 s. `extra` adds server keys.
+fn monitored(
+    ws: &Workspace,
+    fake: &FakeDiscord,
+    game: &FakeRcon,
+    extra: &[(&str, &str)],
+) -> std::path::PathBuf {
+    std::fs::write(ws.log(), "").expect("log");
+    let base = format!("\"{}\"", fake.api_base());
+    let token = format!("\"{TOKEN}\"");
+    let port = game.port().to_string();
+    let password = format!("\"{PASSWORD}\"");
+    let mut server = vec![
+        ("rcon_host", "127.0.0.1"),
+        ("rcon_port", port.as_str()),
+        ("rcon_password", password.as_str()),
+        ("collect_interval_seconds", "1"),
+        ("alert_samples", "2"),
+        ("ups_warning_threshold", "45"),
+        ("ups_recover_threshold", "50"),
+        ("alert_cooldown_seconds", "0"),
+        ("alert_channel_id", ALERTS_ID),
+        ("stats_channel_id", STATS_ID),
+        ("stats_interval_seconds", "10"),
+    ];
+    server.extend_from_slice(extra);
+    ws.config_with_discord(&[("bot_token", &token), ("api_base", &base)], &server)
+}
+
+const ALERTS_ID: &str = "\"1100000000000000009\"";
+const ALERTS: &str = "channel:1100000000000000009";
+const STATS_ID: &str = "\"1100000000000000008\"";
+const STATS: &str = "channel:1100000000000000008";
+
 /// Daemon + fake RCON at 30 UPS + fake Discord: exactly one low-UPS alert
 /// in the alert channel; back at 60 UPS, exactly one recovery. No command
 /// that reached the game contained Lua.
@@ -70,29 +106,9 @@ fn low_ups_alert_then_recovery() {
     game.set_players(&["alice", "bob"], &["carol"]);
     game.set_evolution(&[("Nauvis", 0.4321), ("Gleba", 0.9)]);
     let ws = Workspace::new();
-    std::fs::write(ws.log(), "").expect("log");
-    let base = format!("\"{}\"", fake.api_base());
-    let token = format!("\"{TOKEN}\"");
-    let port = game.port().to_string();
-    let password = format!("\"{PASSWORD}\"");
-    let config = ws.config_with_discord(
-        &[("bot_token", &token), ("api_base", &base)],
-        &[
-            ("rcon_host", "127.0.0.1"),
-            ("rcon_port", &port),
-            ("rcon_password", &password),
-            ("collect_interval_seconds", "1"),
-            ("alert_samples", "2"),
-            ("ups_warning_threshold", "45"),
-            ("ups_recover_threshold", "50"),
-            ("alert_cooldown_seconds", "0"),
-            ("alert_channel_id", "\"1100000000000000009\""),
-            ("stats_channel_id", "\"1100000000000000008\""),
-            ("stats_interval_seconds", "10"),
-        ],
-    );
+    let config = monitored(&ws, &fake, &game, &[]);
     let mut run = ws.start(&config);
-    let alerts = "channel:1100000000000000009";
+    let alerts = ALERTS;
     let low = fake.wait_for_messages(alerts, 1, Duration::from_secs(60));
     assert_eq!(low.len(), 1, "one alert");
     assert!(
@@ -111,7 +127,7 @@ fn low_ups_alert_then_recovery() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(fake.messages(alerts).len(), 2, "no more alerts");
     // Stats reports every 10 s, from the same polls.
-    let stats = fake.wait_for_messages("channel:1100000000000000008", 1, Duration::from_secs(30));
+    let stats = fake.wait_for_messages(STATS, 1, Duration::from_secs(30));
     assert!(
         stats[0].content.contains("2 players online"),
         "{}",
@@ -147,4 +163,63 @@ fn low_ups_alert_then_recovery() {
         game.commands()
     );
     assert!(game.lua_commands().is_empty());
+}
+
+/// With `allow_lua: true` each sample is one `/sc` returning JSON (exact
+/// tick, players, evolution, research) and nothing else is asked; the
+/// research progress reaches /metrics and the stats embed, and the low-UPS
+/// alert measured from the exact tick carries a titled embed.
+#[test]
+fn with_allow_lua_one_sc_per_sample_gives_exact_figures() {
+    let fake = FakeDiscord::start();
+    let game = FakeRcon::start(PASSWORD);
+    game.set_ups(30.0);
+    game.set_players(&["alice"], &[]);
+    game.set_research(Some(("automation-2", 1, 0.25)));
+    let ws = Workspace::new();
+    let config = monitored(&ws, &fake, &game, &[("allow_lua", "true")]);
+    let mut run = ws.start(&config);
+    let low = fake.wait_for_messages(ALERTS, 1, Duration::from_secs(60));
+    let embed = &low[0].embeds[0];
+    assert_eq!(
+        embed["title"],
+        format!("⚠️ Low UPS on {}", support::daemon::SERVER)
+    );
+    let ups: f64 = embed["fields"][0]["value"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .expect("a UPS field");
+    // Exact ticks: no rounding allowance needed.
+    assert!((ups - 30.0).abs() < 0.5, "{ups}");
+    let stats = fake.wait_for_messages(STATS, 1, Duration::from_secs(30));
+    let fields = stats[0].embeds[0]["fields"].as_array().expect("fields");
+    assert!(
+        fields
+            .iter()
+            .any(|f| f["name"] == "Research" && f["value"] == "automation-2: 25%"),
+        "{fields:?}"
+    );
+    assert_eq!(fake.schema_violations(), Vec::<String>::new());
+    let (_, text) = support::http_get(&format!("{}/metrics", run.health_base()));
+    let m = support::prometheus::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let research = [
+        ("server", support::daemon::SERVER),
+        ("technology", "automation-2"),
+    ];
+    assert_eq!(
+        m.get("factorio_isr_research_progress", &research),
+        Some(0.25)
+    );
+    let server = [("server", support::daemon::SERVER)];
+    assert_eq!(m.get("factorio_isr_players_online", &server), Some(1.0));
+    assert_eq!(run.stop(), 0);
+    let asked = game.commands();
+    let samples: Vec<&String> = asked.iter().filter(|c| c.as_str() != "/version").collect();
+    assert!(samples.len() >= 10, "{asked:?}");
+    assert!(
+        samples
+            .iter()
+            .all(|c| c.starts_with("/sc ") && c.contains("helpers.table_to_json")),
+        "one /sc per sample and nothing else: {asked:?}"
+    );
 }

@@ -163,6 +163,8 @@ struct State {
     whitelist: Vec<String>,
     muted: Vec<String>,
     evolution: Vec<(String, f64)>,
+    /// The player force's current research: name, level, progress.
+    research: Option<(String, u32, f64)>,
 
     stall_next: Option<Duration>,
     stall_all: bool,
@@ -344,6 +346,13 @@ impl FakeRcon {
             .iter()
             .map(|&(surface, factor)| (surface.to_owned(), factor))
             .collect();
+    }
+
+    /// What the player force researches, as Lua sees it (no console
+    /// command shows it).
+    pub fn set_research(&self, research: Option<(&str, u32, f64)>) {
+        self.shared.state().research =
+            research.map(|(name, level, progress)| (name.to_owned(), level, progress));
     }
 
     // ---- faults ----
@@ -711,6 +720,7 @@ impl State {
             whitelist: Vec::new(),
             muted: Vec::new(),
             evolution: vec![("Nauvis".to_owned(), 0.0)],
+            research: None,
             stall_next: None,
             stall_all: false,
             drop_next: false,
@@ -881,8 +891,9 @@ impl State {
         }
     }
 
-    /// `{"tick":..,"players":[..],"evolution":{surface: factor}}`; 1.1 has
-    /// a single factor, shown for the first surface.
+    /// `{"tick":..,"players":[..],"evolution":{surface: factor},"research":{..}}`
+    /// as `table_to_json` writes it: an empty table is `{}`, a nil field is
+    /// absent. 1.1 has a single factor, shown for the first surface.
     fn json(&self, tick: u64) -> String {
         let shown = match self.version {
             Version::V1_1 => &self.evolution[..self.evolution.len().min(1)],
@@ -892,7 +903,16 @@ impl State {
             .iter()
             .map(|(surface, factor)| (surface.clone(), json!(factor)))
             .collect();
-        json!({ "tick": tick, "players": self.online, "evolution": evolution }).to_string()
+        let players = if self.online.is_empty() {
+            json!({})
+        } else {
+            json!(self.online)
+        };
+        let mut out = json!({ "tick": tick, "players": players, "evolution": evolution });
+        if let Some((name, level, progress)) = &self.research {
+            out["research"] = json!({ "name": name, "level": level, "progress": progress });
+        }
+        out.to_string()
     }
 }
 
