@@ -154,6 +154,9 @@ pub struct Stats {
     pub collect_interval: Duration,
     pub stats_interval: Duration,
     pub stats_channel_id: Option<Snowflake>,
+    /// `stats_message: edit`: one status message per server, edited in
+    /// place, instead of a new message per report.
+    pub edit_in_place: bool,
     pub ups_warning_threshold: f64,
     pub ups_recover_threshold: f64,
     pub alert_samples: u32,
@@ -330,6 +333,7 @@ const SERVER_KEYS: &[&str] = &[
     "collect_interval_seconds",
     "stats_interval_seconds",
     "stats_channel_id",
+    "stats_message",
     "ups_warning_threshold",
     "ups_recover_threshold",
     "alert_samples",
@@ -850,6 +854,17 @@ fn read_server(
         collect_interval: seconds(r, m, at, "collect_interval_seconds", 30, 1),
         stats_interval: seconds(r, m, at, "stats_interval_seconds", 300, 10),
         stats_channel_id: snowflake(r, m, at, "stats_channel_id"),
+        edit_in_place: match r.string(m, at, "stats_message").as_deref() {
+            None | Some("post") => false,
+            Some("edit") => true,
+            Some(other) => {
+                r.problem(
+                    &at.key("stats_message"),
+                    format!("`{other}` is not `post` (a new message per report) or `edit` (one message updated in place)"),
+                );
+                false
+            }
+        },
         ups_warning_threshold: warn,
         ups_recover_threshold: recover,
         alert_samples: r

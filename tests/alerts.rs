@@ -59,18 +59,32 @@ fn ups_from_the_map_age_is_within_the_documented_bound() {
     }
 }
 
+/// How the daemon posts to the fake Discord.
+#[derive(Clone, Copy)]
+enum Via {
+    Bot,
+    /// Webhook 42.
+    Webhook,
+}
+
 /// A config for one server polled every second by RCON on `game`, posting
 /// to `fake`: alerts after 2 samples below 45 UPS, recovery at 50, stats
 /// every 10 s. `extra` adds server keys.
 fn monitored(
     ws: &Workspace,
     fake: &FakeDiscord,
+    via: Via,
     game: &FakeRcon,
     extra: &[(&str, &str)],
 ) -> std::path::PathBuf {
     std::fs::write(ws.log(), "").expect("log");
     let base = format!("\"{}\"", fake.api_base());
     let token = format!("\"{TOKEN}\"");
+    let webhook = format!("\"{}\"", fake.webhook_url(42));
+    let discord = match via {
+        Via::Bot => [("bot_token", &token), ("api_base", &base)],
+        Via::Webhook => [("webhook_url", &webhook), ("api_base", &base)],
+    };
     let port = game.port().to_string();
     let password = format!("\"{PASSWORD}\"");
     let mut server = vec![
@@ -87,7 +101,8 @@ fn monitored(
         ("stats_interval_seconds", "10"),
     ];
     server.extend_from_slice(extra);
-    ws.config_with_discord(&[("bot_token", &token), ("api_base", &base)], &server)
+    let discord: Vec<(&str, &str)> = discord.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    ws.config_with_discord(&discord, &server)
 }
 
 const ALERTS_ID: &str = "\"1100000000000000009\"";
@@ -106,7 +121,7 @@ fn low_ups_alert_then_recovery() {
     game.set_players(&["alice", "bob"], &["carol"]);
     game.set_evolution(&[("Nauvis", 0.4321), ("Gleba", 0.9)]);
     let ws = Workspace::new();
-    let config = monitored(&ws, &fake, &game, &[]);
+    let config = monitored(&ws, &fake, Via::Bot, &game, &[]);
     let mut run = ws.start(&config);
     let alerts = ALERTS;
     let low = fake.wait_for_messages(alerts, 1, Duration::from_secs(60));
@@ -177,7 +192,7 @@ fn with_allow_lua_one_sc_per_sample_gives_exact_figures() {
     game.set_players(&["alice"], &[]);
     game.set_research(Some(("automation-2", 1, 0.25)));
     let ws = Workspace::new();
-    let config = monitored(&ws, &fake, &game, &[("allow_lua", "true")]);
+    let config = monitored(&ws, &fake, Via::Bot, &game, &[("allow_lua", "true")]);
     let mut run = ws.start(&config);
     let low = fake.wait_for_messages(ALERTS, 1, Duration::from_secs(60));
     let embed = &low[0].embeds[0];
@@ -222,4 +237,102 @@ fn with_allow_lua_one_sc_per_sample_gives_exact_figures() {
             .all(|c| c.starts_with("/sc ") && c.contains("helpers.table_to_json")),
         "one /sc per sample and nothing else: {asked:?}"
     );
+}
+
+/// Waits until message `id` on `dest` has at least `edits` edits.
+fn wait_for_edits(fake: &FakeDiscord, dest: &str, id: &str, edits: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let now = fake
+            .messages(dest)
+            .iter()
+            .find(|m| m.id == id)
+            .map_or(0, |m| m.edits);
+        if now >= edits || Instant::now() >= deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `stats_message: edit`: the first report is posted, later ones edit that
+/// message (no second message); a restart edits the same message; once a
+/// moderator deletes it, the next report posts a new one.
+#[test]
+fn stats_message_edit_keeps_one_message_across_restarts() {
+    let fake = FakeDiscord::start();
+    let game = FakeRcon::start(PASSWORD);
+    game.set_players(&["alice"], &[]);
+    let ws = Workspace::new();
+    let config = monitored(&ws, &fake, Via::Bot, &game, &[("stats_message", "edit")]);
+    let mut run = ws.start(&config);
+    let first = fake.wait_for_messages(STATS, 1, Duration::from_secs(30));
+    let id = first[0].id.clone();
+    assert!(
+        first[0].content.contains("1 player online"),
+        "{}",
+        first[0].content
+    );
+    assert_eq!(
+        wait_for_edits(&fake, STATS, &id, 1),
+        1,
+        "the second report edits it"
+    );
+    assert_eq!(run.stop(), 0);
+    game.set_players(&["alice", "bob"], &[]);
+    let mut run = ws.start(&config);
+    assert!(
+        wait_for_edits(&fake, STATS, &id, 2) >= 2,
+        "after a restart too"
+    );
+    let all = fake.messages(STATS);
+    assert_eq!(all.len(), 1, "one message, edited: {all:?}");
+    assert!(
+        all[0].content.contains("2 players online"),
+        "{}",
+        all[0].content
+    );
+    fake.delete_message(STATS, &id);
+    let again = fake.wait_for_messages(STATS, 1, Duration::from_secs(30));
+    assert_ne!(again[0].id, id, "a new message once the old one is gone");
+    assert_eq!(run.stop(), 0);
+    let edits: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    assert!(edits.iter().all(|r| r.header("authorization").is_some()));
+    assert!(
+        edits
+            .iter()
+            .all(|r| r.body.as_ref().is_some_and(|b| b.get("nonce").is_none()))
+    );
+    assert_eq!(fake.schema_violations(), Vec::<String>::new());
+}
+
+/// The same through a webhook: posted with `?wait=true` to learn its id,
+/// then edited at `/messages/{id}` under the webhook.
+#[test]
+fn stats_message_edit_through_a_webhook() {
+    let fake = FakeDiscord::start();
+    let game = FakeRcon::start(PASSWORD);
+    let ws = Workspace::new();
+    let config = monitored(
+        &ws,
+        &fake,
+        Via::Webhook,
+        &game,
+        &[("stats_message", "edit")],
+    );
+    let mut run = ws.start(&config);
+    let first = fake.wait_for_messages("webhook:42", 1, Duration::from_secs(30));
+    assert!(
+        first[0].content.contains("0 players online"),
+        "{}",
+        first[0].content
+    );
+    assert_eq!(wait_for_edits(&fake, "webhook:42", &first[0].id, 1), 1);
+    assert_eq!(run.stop(), 0);
+    assert_eq!(fake.messages("webhook:42").len(), 1);
+    assert_eq!(fake.schema_violations(), Vec::<String>::new());
 }

@@ -286,6 +286,11 @@ fn other_validation_rules() {
         e.contains("servers.prod.start_at: `middle` is not `end` or `beginning`"),
         "{e}"
     );
+    let e = one_error(&format!("{GOOD}    stats_message: replace\n"));
+    assert!(
+        e.contains("servers.prod.stats_message: `replace` is not `post` (a new message per report) or `edit`"),
+        "{e}"
+    );
     let e = one_error(&format!("{GOOD}    max_resume_age: soon\n"));
     assert!(e.contains("`soon` is not a duration"), "{e}");
     let e = one_error(&format!("{GOOD}    events:\n      jion: false\n"));

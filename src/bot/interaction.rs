@@ -150,7 +150,7 @@ impl Reply<'_> {
         if let Some(map) = body.as_object_mut() {
             map.remove("flags");
         }
-        match self.shared.rest.patch(&self.original, &body) {
+        match self.shared.rest.patch(&self.original, &body, false) {
             Ok(r) if (200..300).contains(&r.status) => {}
             Ok(r) => log::warn!(
                 "cannot edit a command's answer: HTTP {} {}",

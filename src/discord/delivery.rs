@@ -16,6 +16,10 @@
 //! retried at all. When outboxes hold [`MAX_PENDING`] events the loop stops
 //! taking new ones, the bounded event channel fills and the followers stop
 //! reading: the log file is the queue.
+//!
+//! A server with `stats_message: edit` has one more outbox, its live status
+//! message: a new report replaces the one waiting, is posted once and then
+//! edited in place (PATCH), and a deleted message is posted anew.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,17 +28,21 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, select};
 use serde_json::json;
 
+use super::live::{LiveIds, message_id, webhook_message_url};
 use super::outbox::Outbox;
 use super::ratelimit::RateLimiter;
 use super::rest::{Reply, Rest};
 use crate::backoff::Jitter;
 use crate::config::{Config, Mode};
-use crate::event::{Event, Position};
+use crate::event::{Event, Kind, Position};
 use crate::health::Health;
 use crate::route::{self, Destination};
 
 /// Message flag: show links without their previews.
 const SUPPRESS_EMBEDS: u64 = 1 << 2;
+
+/// Discord's JSON error code for a message that no longer exists.
+const UNKNOWN_MESSAGE: u64 = 10008;
 
 /// Events held in outboxes before the loop stops taking more.
 pub const MAX_PENDING: usize = 4096;
@@ -48,6 +56,9 @@ pub struct Delivery {
     rest: Rest,
     limiter: RateLimiter,
     outboxes: BTreeMap<Destination, Outbox>,
+    /// Each `stats_message: edit` server's status message.
+    live: BTreeMap<Arc<str>, Outbox>,
+    live_ids: LiveIds,
     acks: Vec<Sender<u64>>,
     /// The token was rejected: nothing more is sent.
     halted: bool,
@@ -63,10 +74,12 @@ impl Delivery {
         health: Arc<Health>,
     ) -> Self {
         Self {
+            live_ids: LiveIds::load(&config.state_dir),
             config,
             rest,
             limiter: RateLimiter::default(),
             outboxes: BTreeMap::new(),
+            live: BTreeMap::new(),
             acks,
             halted: false,
             jitter: Jitter::seeded(),
@@ -84,6 +97,7 @@ impl Delivery {
             let next = self
                 .outboxes
                 .values()
+                .chain(self.live.values())
                 .filter_map(|o| self.due_at(o, now))
                 .min();
             let timeout = next.map_or(IDLE, |t| t.saturating_duration_since(now));
@@ -121,7 +135,11 @@ impl Delivery {
     }
 
     fn pending(&self) -> usize {
-        self.outboxes.values().map(Outbox::len).sum()
+        self.outboxes
+            .values()
+            .chain(self.live.values())
+            .map(Outbox::len)
+            .sum()
     }
 
     fn route(&mut self, event: Event) {
@@ -141,6 +159,16 @@ impl Delivery {
             return;
         };
         let username = self.username(&event);
+        if event.kind == Kind::Stats && server.stats.edit_in_place {
+            // Only the newest report matters; one that never went out is
+            // not worth a request. (Reports come from no follower: nothing
+            // to acknowledge.)
+            self.live
+                .entry(event.server.clone())
+                .or_insert_with(|| Outbox::new(dest))
+                .replace(event, username);
+            return;
+        }
         let outbox = self
             .outboxes
             .entry(dest.clone())
@@ -167,35 +195,65 @@ impl Delivery {
         Some(due.max(self.limiter.ready_at(&route, counted, now)))
     }
 
+    fn outbox(&mut self, target: &Target) -> Option<&mut Outbox> {
+        outbox_of(&mut self.outboxes, &mut self.live, target)
+    }
+
     /// Sends every message that is due now, round-robin over outboxes.
     fn send_due(&mut self) {
         loop {
             let now = Instant::now();
-            let due: Vec<Destination> = self
+            let is_due = |o: &Outbox| self.due_at(o, now).is_some_and(|t| t <= now);
+            let due: Vec<Target> = self
                 .outboxes
                 .iter()
-                .filter(|(_, o)| self.due_at(o, now).is_some_and(|t| t <= now))
-                .map(|(d, _)| d.clone())
+                .filter(|(_, o)| is_due(o))
+                .map(|(d, _)| Target::Shared(d.clone()))
+                .chain(
+                    self.live
+                        .iter()
+                        .filter(|(_, o)| is_due(o))
+                        .map(|(s, _)| Target::Live(s.clone())),
+                )
                 .collect();
             if due.is_empty() {
                 return;
             }
-            for dest in due {
-                self.send_one(&dest);
+            for target in due {
+                self.send_one(&target);
             }
         }
     }
 
-    fn send_one(&mut self, dest: &Destination) {
-        let (route, counted) = route_key(dest);
-        let (url, auth) = match dest {
-            Destination::Channel(id) => (self.rest.url(&format!("channels/{id}/messages")), true),
-            Destination::Webhook => match &self.config.discord.webhook_url {
-                Some(url) => (with_wait(url.expose()), false),
+    fn send_one(&mut self, target: &Target) {
+        let dest = match target {
+            Target::Shared(dest) => dest.clone(),
+            Target::Live(server) => match self.live.get(server) {
+                Some(o) => o.destination.clone(),
                 None => return,
             },
         };
-        let Some(outbox) = self.outboxes.get_mut(dest) else {
+        let dest = &dest;
+        let (route, counted) = route_key(dest);
+        // A live message already posted is edited.
+        let editing = match target {
+            Target::Live(server) => self.live_ids.get(server, dest).map(str::to_owned),
+            Target::Shared(_) => None,
+        };
+        let (url, auth) = match (dest, &editing) {
+            (Destination::Channel(id), None) => {
+                (self.rest.url(&format!("channels/{id}/messages")), true)
+            }
+            (Destination::Channel(id), Some(m)) => {
+                (self.rest.url(&format!("channels/{id}/messages/{m}")), true)
+            }
+            (Destination::Webhook, _) => match (&self.config.discord.webhook_url, &editing) {
+                (Some(url), None) => (with_wait(url.expose()), false),
+                (Some(url), Some(m)) => (webhook_message_url(url.expose(), m), false),
+                (None, _) => return,
+            },
+        };
+        let Some(outbox) = self.outbox(target) else {
             return;
         };
         let Some(message) = outbox.current() else {
@@ -215,6 +273,8 @@ impl Delivery {
             body["flags"] = 0.into();
         }
         match dest {
+            // An edit takes neither a nonce nor a new username.
+            _ if editing.is_some() => {}
             // Webhooks take no nonce; a channel message does, and with
             // enforce_nonce Discord returns the first message for a repeat.
             Destination::Channel(_) => {
@@ -229,10 +289,31 @@ impl Delivery {
         }
         let now = Instant::now();
         self.limiter.sent(counted, now);
-        let result = self.rest.post(&url, &body, auth);
+        let result = match editing {
+            Some(_) => self.rest.patch(&url, &body, auth),
+            None => self.rest.post(&url, &body, auth),
+        };
         let now = Instant::now();
         let jitter = self.jitter.sample();
-        let Some(outbox) = self.outboxes.get_mut(dest) else {
+        if let (Target::Live(server), Ok(reply)) = (target, &result) {
+            match (reply.status, &editing) {
+                // Deleted in Discord (Unknown Message): post a new one now.
+                (404, Some(_)) if reply.code() == Some(UNKNOWN_MESSAGE) => {
+                    log::info!("the status message of {server} was deleted; posting a new one");
+                    self.limiter.replied(&route, 404, &reply.headers, None, now);
+                    self.live_ids.forget(server);
+                    return;
+                }
+                (200..=299, None) => match message_id(&reply.body) {
+                    Some(id) => self.live_ids.set(server, dest, &id),
+                    None => log::warn!(
+                        "Discord's reply for the status message of {server} has no message id; the next report is posted anew"
+                    ),
+                },
+                _ => {}
+            }
+        }
+        let Some(outbox) = outbox_of(&mut self.outboxes, &mut self.live, target) else {
             return;
         };
         match result {
@@ -396,6 +477,25 @@ fn handle(
             }
             Vec::new()
         }
+    }
+}
+
+/// An outbox: a destination's, or a server's live status message.
+#[derive(Debug, Clone)]
+enum Target {
+    Shared(Destination),
+    Live(Arc<str>),
+}
+
+/// The outbox of `target`, borrowed apart from the rest of `Delivery`.
+fn outbox_of<'a>(
+    outboxes: &'a mut BTreeMap<Destination, Outbox>,
+    live: &'a mut BTreeMap<Arc<str>, Outbox>,
+    target: &Target,
+) -> Option<&'a mut Outbox> {
+    match target {
+        Target::Shared(dest) => outboxes.get_mut(dest),
+        Target::Live(server) => live.get_mut(server),
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod delivery;
 pub mod format;
 pub mod gateway;
+pub mod live;
 pub mod outbox;
 pub mod ratelimit;
 pub mod rest;

@@ -71,6 +71,14 @@ impl Outbox {
         self.queue.push_back((event, username));
     }
 
+    /// Queues `event` in place of every event waiting (the message in
+    /// flight stays): for a status message, where only the newest report
+    /// is worth sending.
+    pub fn replace(&mut self, event: Event, username: Option<String>) {
+        self.queue.clear();
+        self.queue.push_back((event, username));
+    }
+
     /// Events waiting, including those of the message in flight.
     pub fn len(&self) -> usize {
         self.queue.len() + self.batch.as_ref().map_or(0, |b| b.positions.len())
@@ -254,6 +262,30 @@ mod tests {
         assert!(second.starts_with("019 "));
         assert_eq!(o.delivered().len(), 11);
         assert!(o.is_empty() && o.current().is_none());
+    }
+
+    /// A status message keeps only the newest report waiting; the one in
+    /// flight is still sent as formed.
+    #[test]
+    fn replace_keeps_the_newest_waiting_event() {
+        let mut o = outbox();
+        o.replace(event(0, "old"), None);
+        assert_eq!(
+            o.current().map(|m| m.content.to_owned()).as_deref(),
+            Some("old")
+        );
+        o.replace(event(1, "newer"), None);
+        o.replace(event(2, "newest"), None);
+        assert_eq!(o.len(), 2, "the one in flight and the newest");
+        assert_eq!(
+            o.current().map(|m| m.content.to_owned()).as_deref(),
+            Some("old")
+        );
+        o.delivered();
+        assert_eq!(
+            o.current().map(|m| m.content.to_owned()).as_deref(),
+            Some("newest")
+        );
     }
 
     /// An event with an embed (a stats report) travels alone: chat before

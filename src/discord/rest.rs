@@ -44,6 +44,12 @@ impl Reply {
         v.get("retry_after")?.as_f64().filter(|s| s.is_finite())
     }
 
+    /// Discord's JSON error `code` (10008: Unknown Message, ...).
+    pub fn code(&self) -> Option<u64> {
+        let v: serde_json::Value = serde_json::from_str(&self.body).ok()?;
+        v.get("code")?.as_u64()
+    }
+
     /// Discord's own `message` from an error body, for logs.
     pub fn message(&self) -> String {
         serde_json::from_str::<serde_json::Value>(&self.body)
@@ -137,10 +143,11 @@ impl Rest {
         self.send(Method::Post, url, body, auth)
     }
 
-    /// PATCHes JSON to `url` (an interaction's `@original`), without the
-    /// token: the interaction token in the URL is the credential.
-    pub fn patch(&self, url: &str, body: &serde_json::Value) -> Result<Reply, Error> {
-        self.send(Method::Patch, url, body, false)
+    /// PATCHes JSON to `url`: a channel message with the bot token when
+    /// `auth`; an interaction's `@original` or a webhook's message without
+    /// it (the token in the URL is the credential).
+    pub fn patch(&self, url: &str, body: &serde_json::Value, auth: bool) -> Result<Reply, Error> {
+        self.send(Method::Patch, url, body, auth)
     }
 
     /// PUTs JSON to `url` with the bot token (command registration).

@@ -11,6 +11,10 @@
 //!   message, else 204) create messages, in any channel: message create does
 //!   not look at the channel set-up ([`FakeDiscord::add_channel`],
 //!   [`FakeDiscord::hide_channel`]).
+//! - `PATCH /channels/{id}/messages/{message}` (the bot token) and
+//!   `PATCH /webhooks/{id}/`[`WEBHOOK_TOKEN`]`/messages/{message}` edit a
+//!   message created there (404 Unknown Message otherwise, or after
+//!   [`FakeDiscord::delete_message`]); [`Created::edits`] counts them.
 //! - `GET /gateway/bot` ([`FakeDiscord::set_gateway_url`],
 //!   [`FakeDiscord::set_session_start_limit`]), `GET /users/@me`
 //!   ([`BOT_USER_ID`]) and `GET /applications/@me` ([`APPLICATION_ID`],
@@ -171,6 +175,8 @@ pub const WEBHOOK_BUCKET: &str = "d8a0e5f3b1c7e2b2c5e4a0e1f2b3c4d5";
 pub const COMMANDS_BUCKET: &str = "3e1f7c2a9b4d6e8f0a1b2c3d4e5f6a7b";
 
 /// The `X-RateLimit-Bucket` of edits of an original interaction response.
+/// The bucket hash of message edits.
+const MESSAGE_EDIT_BUCKET: &str = "9a2c4e6f8b0d1e3f5a7c9b1d3e5f7a9c";
 const WEBHOOK_EDIT_BUCKET: &str = "5b7d9f1a3c5e7a9b1d3f5a7c9e1b3d5f";
 
 /// The `X-RateLimit-Bucket` of channel and guild reads.
@@ -253,6 +259,9 @@ pub struct Created {
     pub embeds: Value,
     /// When it was created.
     pub at: Instant,
+    /// How many times it was edited since (content and embeds above are
+    /// the latest).
+    pub edits: u32,
 }
 
 /// Which request about an interaction an [`InteractionReply`] was.
@@ -681,6 +690,14 @@ impl FakeDiscord {
         self.state().violations.clone()
     }
 
+    /// Deletes message `id` on `dest`, as a moderator would: edits of it
+    /// then get 404 Unknown Message.
+    pub fn delete_message(&self, dest: &str, id: &str) {
+        if let Some(all) = self.shared.state().messages.get_mut(dest) {
+            all.retain(|m| m.created.id != id);
+        }
+    }
+
     /// Waits until `dest` has at least `n` messages or `timeout` passes, and
     /// returns what it has then.
     pub fn wait_for_messages(&self, dest: &str, n: usize, timeout: Duration) -> Vec<Created> {
@@ -995,6 +1012,7 @@ enum Route {
 /// The routes that take the steps of an ordinary REST request.
 enum Rest {
     CreateMessage(Destination),
+    EditMessage { dest: Destination, message: String },
     GatewayBot,
     Me,
     Application,
@@ -1016,6 +1034,12 @@ impl Rest {
         };
         match self {
             Rest::CreateMessage(dest) => Some(dest.bucket(state.channel_limit)),
+            Rest::EditMessage { dest, .. } => Some(Bucket {
+                key: format!("edit:{}", dest.key()),
+                hash: MESSAGE_EDIT_BUCKET,
+                limit: state.channel_limit.0,
+                per: state.channel_limit.1,
+            }),
             Rest::OverwriteCommands { guild, .. } => Some(Bucket {
                 key: format!("commands:{}", guild.as_deref().unwrap_or("global")),
                 hash: COMMANDS_BUCKET,
@@ -1117,6 +1141,20 @@ fn route(method: &str, path: &str, query: &str) -> Lookup {
                 _ => Lookup::WrongMethod,
             }
         }
+        ["webhooks", id, token, "messages", message]
+            if snowflake(id) && !token.is_empty() && snowflake(message) =>
+        {
+            let dest = Destination::Webhook {
+                id: id.to_owned(),
+                token: token.to_owned(),
+                wait: true,
+            };
+            let route = Rest::EditMessage {
+                dest,
+                message: message.to_owned(),
+            };
+            rest_route("PATCH", route)
+        }
         _ if !versioned => Lookup::Unknown,
         ["interactions", id, token, "callback"] if snowflake(id) && !token.is_empty() => {
             let route = Route::Callback {
@@ -1129,6 +1167,13 @@ fn route(method: &str, path: &str, query: &str) -> Lookup {
             "POST",
             Rest::CreateMessage(Destination::Channel(id.to_owned())),
         ),
+        ["channels", id, "messages", message] if snowflake(id) && snowflake(message) => {
+            let route = Rest::EditMessage {
+                dest: Destination::Channel(id.to_owned()),
+                message: message.to_owned(),
+            };
+            rest_route("PATCH", route)
+        }
         ["channels", id] if snowflake(id) => rest_route("GET", Rest::Channel(id.to_owned())),
         ["gateway", "bot"] => rest_route("GET", Rest::GatewayBot),
         ["users", "@me"] => rest_route("GET", Rest::Me),
@@ -1186,10 +1231,18 @@ fn answer(state: &mut State, spec: Spec, incoming: &Incoming<'_>, now: Instant) 
         Lookup::Unknown => return discord_error(404, 0, "404: Not Found"),
     };
     match &route {
-        Rest::CreateMessage(Destination::Webhook { token, .. }) if token != WEBHOOK_TOKEN => {
+        Rest::CreateMessage(Destination::Webhook { token, .. })
+        | Rest::EditMessage {
+            dest: Destination::Webhook { token, .. },
+            ..
+        } if token != WEBHOOK_TOKEN => {
             return discord_error(401, 50027, "Invalid Webhook Token");
         }
-        Rest::CreateMessage(Destination::Webhook { .. }) => {}
+        Rest::CreateMessage(Destination::Webhook { .. })
+        | Rest::EditMessage {
+            dest: Destination::Webhook { .. },
+            ..
+        } => {}
         _ if !incoming.has_bot_token() => return discord_error(401, 0, "401: Unauthorized"),
         _ => {}
     }
@@ -1232,6 +1285,7 @@ fn answer(state: &mut State, spec: Spec, incoming: &Incoming<'_>, now: Instant) 
     };
     let reply = match route {
         Rest::CreateMessage(dest) => create_message(state, spec, &dest, incoming, now),
+        Rest::EditMessage { dest, message } => edit_message(state, spec, &dest, &message, incoming),
         Rest::GatewayBot => gateway_bot(state),
         Rest::Me => Reply::json(200, bot_user()),
         Rest::Application => application(state),
@@ -1393,6 +1447,7 @@ fn create_message(
         username,
         embeds,
         at: now,
+        edits: 0,
     };
     state.messages.entry(key).or_default().push(Stored {
         created,
@@ -1401,6 +1456,42 @@ fn create_message(
     let mut reply = message_reply(dest, message);
     reply.delay = state.hangs.pop_front();
     reply
+}
+
+/// A message edit: the body as for a create (but no nonce or username),
+/// then the message, which must exist on that channel or webhook.
+fn edit_message(
+    state: &mut State,
+    spec: Spec,
+    dest: &Destination,
+    message: &str,
+    incoming: &Incoming<'_>,
+) -> Reply {
+    let body = match json_body(incoming) {
+        Ok(body) => body,
+        Err(reply) => return reply,
+    };
+    let limits = discord_limits(body, false);
+    if let Err(reply) = validate(state, spec, incoming, body, limits) {
+        return reply;
+    }
+    let Some(stored) = state
+        .messages
+        .get_mut(&dest.key())
+        .and_then(|all| all.iter_mut().find(|m| m.created.id == message))
+    else {
+        return discord_error(404, 10008, "Unknown Message");
+    };
+    if let Some(content) = body.get("content") {
+        stored.created.content = content.as_str().unwrap_or_default().to_owned();
+        stored.json["content"] = content.clone();
+    }
+    if let Some(embeds) = body.get("embeds") {
+        stored.created.embeds = embeds.clone();
+        stored.json["embeds"] = embeds.clone();
+    }
+    stored.created.edits += 1;
+    Reply::json(200, stored.json.clone())
 }
 
 /// The bot user as `GET /users/@me` answers it and messages name their
