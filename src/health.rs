@@ -96,6 +96,8 @@ pub struct Rcon {
     pub command_seconds: f64,
     /// The UPS estimate (an EMA over the monitor's window).
     pub ups: Option<f64>,
+    /// UPS over the last window alone (its mean: a simple moving average).
+    pub ups_window: Option<f64>,
     /// Evolution per surface (1.1 has one, reported as `nauvis`).
     pub evolution: Vec<(String, f64)>,
     pub players_online: Option<u64>,
@@ -253,6 +255,7 @@ impl Health {
             commands: 0,
             command_seconds: 0.0,
             ups: None,
+            ups_window: None,
             evolution: Vec::new(),
             players_online: None,
             last_sample: None,

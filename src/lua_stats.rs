@@ -19,6 +19,8 @@ pub struct LuaSample {
     /// Per surface, lower-case as in /metrics; 1.1 reports `nauvis`.
     pub evolution: Vec<(String, f64)>,
     pub research: Option<Research>,
+    /// The research queue after the current technology, by name.
+    pub queue: Vec<String>,
 }
 
 /// The technology being researched by the player force.
@@ -50,6 +52,7 @@ pub fn snippet(api: LuaApi) -> String {
          {evolution} \
          local t=f.current_research \
          if t then r.research={{name=t.name,level=t.level,progress=f.research_progress}} end \
+         r.queue={{}} for i,q in ipairs(f.research_queue or {{}}) do if i>1 then r.queue[#r.queue+1]=q.name end end \
          rcon.print({json}(r))"
     )
 }
@@ -94,11 +97,19 @@ pub fn parse(text: &str) -> Result<LuaSample, String> {
                 .clamp(0.0, 1.0),
         })
     });
+    let queue = match v.get("queue") {
+        Some(serde_json::Value::Array(names)) => names
+            .iter()
+            .filter_map(|n| n.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
     Ok(LuaSample {
         tick,
         players,
         evolution,
         research,
+        queue,
     })
 }
 
@@ -132,9 +143,10 @@ mod tests {
     #[test]
     fn answers_are_read_leniently() {
         let s = parse(
-            r#"{"tick":123456,"players":["alice","bob"],"evolution":{"vulcanus":0.1,"Nauvis":0.5},"research":{"name":"automation-2","level":1,"progress":0.25}}"#,
+            r#"{"tick":123456,"players":["alice","bob"],"evolution":{"vulcanus":0.1,"Nauvis":0.5},"research":{"name":"automation-2","level":1,"progress":0.25},"queue":["logistics-2"]}"#,
         )
         .expect("sample");
+        assert_eq!(s.queue, ["logistics-2"]);
         assert_eq!(s.tick, 123_456);
         assert_eq!(s.players, ["alice", "bob"]);
         assert_eq!(

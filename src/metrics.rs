@@ -264,8 +264,13 @@ pub fn render(health: &Health) -> String {
     for (name, help, get) in [
         (
             "factorio_isr_ups",
-            "Game updates per second: an EMA of the map age's pace (60 is full speed).",
-            (|r: &crate::health::Rcon| r.ups) as fn(&crate::health::Rcon) -> Option<f64>,
+            "Game updates per second over the last window of samples, its mean (60 is full speed).",
+            (|r: &crate::health::Rcon| r.ups_window) as fn(&crate::health::Rcon) -> Option<f64>,
+        ),
+        (
+            "factorio_isr_ups_ema",
+            "Game updates per second, exponential moving average of the window means; what alerts use.",
+            |r| r.ups,
         ),
         (
             "factorio_isr_players_online",

@@ -71,6 +71,8 @@ struct Sample {
     paused: bool,
     /// Only known with `allow_lua`.
     research: Option<Research>,
+    /// What is queued after `research`.
+    queue: Vec<String>,
 }
 
 impl MonitorJob {
@@ -107,6 +109,7 @@ impl MonitorJob {
                 Poll::Reading(reading) => {
                     self.health.rcon(self.slot, |r| {
                         r.ups = reading.ups_ema;
+                        r.ups_window = reading.ups.or(r.ups_window);
                         r.last_sample = Some(now);
                     });
                     sample.ups = reading.ups_ema;
@@ -214,6 +217,7 @@ impl MonitorJob {
             Ok(s) => s,
             Err(answer) => {
                 sample.research = None;
+                sample.queue.clear();
                 self.health.rcon(self.slot, |r| r.research = None);
                 if !std::mem::replace(failing, true) {
                     log::warn!(
@@ -237,6 +241,7 @@ impl MonitorJob {
         sample.players = Some(s.players);
         sample.evolution = s.evolution.first().map(|(_, f)| *f);
         sample.research = s.research;
+        sample.queue = s.queue;
         Some(Poll::Reading(estimator.add_tick(now, s.tick)))
     }
 
@@ -451,9 +456,22 @@ fn stats_report(server_name: &str, s: &Sample) -> (String, serde_json::Value) {
         } else {
             String::new()
         };
+        let mut value = format!(
+            "{}{level}: {:.0}%",
+            escape_markdown(&r.name),
+            r.progress * 100.0
+        );
+        if !s.queue.is_empty() {
+            let next: Vec<String> = s.queue.iter().take(5).map(|n| escape_markdown(n)).collect();
+            value.push_str(&format!("\nthen {}", next.join(", ")));
+            if s.queue.len() > next.len() {
+                value.push_str(&format!(" and {} more", s.queue.len() - next.len()));
+            }
+        }
+        let value: String = value.chars().take(1024).collect();
         fields.push(serde_json::json!({
             "name": "Research",
-            "value": format!("{}{level}: {:.0}%", escape_markdown(&r.name), r.progress * 100.0),
+            "value": value,
             "inline": true,
         }));
     }
@@ -498,6 +516,7 @@ mod tests {
             ups: Some(59.84),
             paused: false,
             research: None,
+            queue: Vec::new(),
         };
         let (summary, embed) = stats_report("Main", &sample);
         assert_eq!(summary, "📊 **Main**: 2 players online, UPS 59.8");
@@ -531,11 +550,15 @@ mod tests {
                 level: 3,
                 progress: 0.256,
             }),
+            queue: (1..=7).map(|i| format!("tech_{i}")).collect(),
             ..Sample::default()
         };
         let (_, embed) = stats_report("Main", &researching);
         assert_eq!(embed["fields"][1]["name"], "Research");
-        assert_eq!(embed["fields"][1]["value"], "mining-productivity 3: 26%");
+        assert_eq!(
+            embed["fields"][1]["value"],
+            "mining-productivity 3: 26%\nthen tech\\_1, tech\\_2, tech\\_3, tech\\_4, tech\\_5 and 2 more"
+        );
         let empty = Sample {
             players: Some(Vec::new()),
             paused: true,

@@ -169,6 +169,10 @@ fn low_ups_alert_then_recovery() {
     );
     assert_eq!(m.get("factorio_isr_rcon_up", &server), Some(1.0));
     assert!(m.get("factorio_isr_ups", &server).is_some_and(|u| u > 50.0));
+    assert!(
+        m.get("factorio_isr_ups_ema", &server)
+            .is_some_and(|u| u > 50.0)
+    );
     assert_eq!(run.stop(), 0);
     assert!(
         game.commands()

@@ -369,7 +369,7 @@ fn lua_snippets_answer_what_they_ask_and_are_listed() {
     assert_eq!(
         parsed,
         json!({"tick": 123_456, "players": ["alice", "bob"],
-               "evolution": {"nauvis": 0.5, "gleba": 0.25}})
+               "evolution": {"nauvis": 0.5, "gleba": 0.25}, "queue": {}})
     );
     assert_eq!(client.exec(6, "/c rcon.print(game.tick)"), "123456\n");
     assert_eq!(client.exec(7, "/sc game.print('hi')"), "");

@@ -119,6 +119,7 @@ fn a_missing_log_and_a_dead_rcon_are_degraded_not_unhealthy() {
         "factorio_isr_follower_lag_bytes",
         "factorio_isr_rcon_command_seconds",
         "factorio_isr_ups",
+        "factorio_isr_ups_ema",
         "factorio_isr_evolution",
         "factorio_isr_last_sample_age_seconds",
         "factorio_isr_players_online",

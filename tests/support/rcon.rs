@@ -908,7 +908,9 @@ impl State {
         } else {
             json!(self.online)
         };
-        let mut out = json!({ "tick": tick, "players": players, "evolution": evolution });
+        // The snippet sets `queue` to a table; empty here, so `{}`.
+        let mut out =
+            json!({ "tick": tick, "players": players, "evolution": evolution, "queue": {} });
         if let Some((name, level, progress)) = &self.research {
             out["research"] = json!({ "name": name, "level": level, "progress": progress });
         }
