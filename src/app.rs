@@ -103,6 +103,7 @@ pub type Loader<'a> = &'a dyn Fn() -> Result<Config, Problems>;
 /// running workers (checkpoints carry every follower over, so nothing is
 /// lost or posted twice), an invalid one is logged and ignored.
 pub fn run(config: Config, load: Loader<'_>) -> Result<(), Error> {
+    config.warn_readable_secrets();
     let health = Arc::new(Health::new());
     let mut prepared = Prepared::new(config, None)?;
     let notifier = Notifier::from_env();

@@ -250,6 +250,7 @@ fn healthcheck(location: &Location, url: Option<String>) -> Result<(), Error> {
 
 fn check_config(location: &Location) -> Result<(), Error> {
     let config = config::load(location).map_err(Error::Config)?;
+    config.warn_readable_secrets();
     let sets = app::prepare(&config)?;
     println!("{}: ok", config.source.display());
     println!("mode: {:?}", config.mode());

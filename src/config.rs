@@ -175,6 +175,44 @@ impl Config {
     pub fn server(&self, id: &str) -> Option<&Server> {
         self.servers.iter().find(|s| &*s.id == id)
     }
+
+    /// Files that hold a secret in clear and that every user on the host
+    /// may read, with their mode: each deserves a warning.
+    pub fn readable_secret_files(&self) -> Vec<(PathBuf, u32)> {
+        use std::os::unix::fs::PermissionsExt;
+        let secrets = [&self.discord.bot_token, &self.discord.webhook_url]
+            .into_iter()
+            .flatten()
+            .chain(
+                self.servers
+                    .iter()
+                    .filter_map(|s| s.rcon.as_ref().map(|r| &r.password)),
+            );
+        let mut files: Vec<PathBuf> = secrets
+            .filter_map(|s| s.file().map(Path::to_owned))
+            .collect();
+        files.sort();
+        files.dedup();
+        files
+            .into_iter()
+            .filter_map(|f| {
+                let mode = std::fs::metadata(&f).ok()?.permissions().mode() & 0o7777;
+                (mode & 0o004 != 0).then_some((f, mode))
+            })
+            .collect()
+    }
+
+    /// Logs a warning for each of [`Config::readable_secret_files`].
+    pub fn warn_readable_secrets(&self) {
+        for (file, mode) in self.readable_secret_files() {
+            log::warn!(
+                "{} holds a secret and every user on this host may read it (mode {mode:o}); run `chmod 600 {}` \
+                 (or 640 with the daemon's group)",
+                file.display(),
+                file.display()
+            );
+        }
+    }
 }
 
 /// Where to look for the config, from the command line and environment.
@@ -521,6 +559,11 @@ fn secret(
     read: &dyn Fn(&Path) -> std::io::Result<String>,
 ) -> Option<Secret> {
     let file_key = format!("{key}_file");
+    // A literal in the file, not `${VAR}`: the config file holds it.
+    let literal = m
+        .get(key)
+        .and_then(|v| v.as_str())
+        .is_some_and(|raw| !raw.contains("${"));
     let inline = r.string(m, path, key).filter(|s| !s.is_empty());
     let file = r.string(m, path, &file_key).filter(|s| !s.is_empty());
     match (inline, file) {
@@ -531,7 +574,7 @@ fn secret(
             );
             None
         }
-        (Some(v), None) => Some(Secret::new(v)),
+        (Some(v), None) => Some(Secret::stored_in(v, literal.then(|| r.file().to_owned()))),
         (None, Some(f)) => match read(Path::new(&f)) {
             Ok(text) if text.trim().is_empty() => {
                 r.problem(
@@ -540,7 +583,7 @@ fn secret(
                 );
                 None
             }
-            Ok(text) => Some(Secret::new(text.trim())),
+            Ok(text) => Some(Secret::stored_in(text.trim(), Some(PathBuf::from(&f)))),
             Err(e) => {
                 r.problem(
                     &path.key(&file_key),

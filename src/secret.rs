@@ -5,19 +5,42 @@
 //! way to the text is [`Secret::expose`], which is greppable on purpose.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret {
+    value: String,
+    /// The file that holds it in clear (the config file for a literal, or
+    /// a `*_file`), whose permissions matter; `None` when it came from the
+    /// environment.
+    file: Option<PathBuf>,
+}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self {
+            value: value.into(),
+            file: None,
+        }
+    }
+
+    /// A secret read from `file`, in clear.
+    pub fn stored_in(value: impl Into<String>, file: Option<PathBuf>) -> Self {
+        Self {
+            value: value.into(),
+            file,
+        }
+    }
+
+    /// The file holding it in clear, if any.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
     }
 
     /// The secret text, for the one place that sends it (an auth header, a
     /// login packet). Never format it into a message.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.value
     }
 }
 

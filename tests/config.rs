@@ -437,3 +437,63 @@ fn every_config_key_is_documented() {
         .collect();
     assert!(missing.is_empty(), "undocumented keys: {missing:?}");
 }
+
+/// A secret in clear in a file every user may read (the config file with a
+/// literal token, a `*_file`) gets a warning naming the file and the fix;
+/// mode 600, or a secret from the environment, gets none. No secret shows.
+#[test]
+fn secrets_readable_by_every_user_are_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let patterns = format!("patterns_dir: {}/patterns\n", env!("CARGO_MANIFEST_DIR"));
+    let password_file = dir.path().join("rcon-password");
+    std::fs::write(&password_file, PASSWORD).expect("write");
+    let literal = format!(
+        "{patterns}{}",
+        GOOD.replace("${DISCORD_BOT_TOKEN}", TOKEN).replace(
+            "rcon_password: ${RCON_PASSWORD}",
+            &format!("rcon_password_file: {}", password_file.display())
+        )
+    );
+    let config = dir.path().join("servers.yml");
+    std::fs::write(&config, &literal).expect("write");
+    let check = |env: &[(&str, &str)]| {
+        let out = support::command(dir.path())
+            .args(["--config", "servers.yml", "check-config"])
+            .envs(env.iter().copied())
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(
+            !stderr.contains(TOKEN) && !stderr.contains(PASSWORD),
+            "{stderr}"
+        );
+        stderr
+    };
+    let mode = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    mode(&config, 0o644);
+    mode(&password_file, 0o604);
+    let stderr = check(&[]);
+    // Named as given: the config file as on the command line.
+    for file in [Path::new("servers.yml"), &password_file] {
+        assert!(
+            stderr.contains(&format!(
+                "{} holds a secret and every user on this host may read it",
+                file.display()
+            )),
+            "{stderr}"
+        );
+    }
+    assert!(stderr.contains("(mode 644); run `chmod 600"), "{stderr}");
+    mode(&config, 0o600);
+    mode(&password_file, 0o640);
+    assert!(!check(&[]).contains("holds a secret"));
+    // A secret from the environment is not the file's.
+    std::fs::write(&config, format!("{patterns}{GOOD}")).expect("write");
+    mode(&config, 0o644);
+    let env = [("DISCORD_BOT_TOKEN", TOKEN), ("RCON_PASSWORD", PASSWORD)];
+    assert!(!check(&env).contains("holds a secret"));
+}
