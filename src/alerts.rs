@@ -23,7 +23,13 @@ pub struct Thresholds {
 /// What a poll found.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Observation {
-    Ups { ups: f64, paused: bool },
+    Ups {
+        ups: f64,
+        paused: bool,
+    },
+    /// The server answered, without a fresh UPS estimate (the window is
+    /// filling after a start, a resume or a loaded save).
+    Answered,
     Unreachable,
 }
 
@@ -39,7 +45,9 @@ pub enum Alert {
 #[derive(Debug, Default)]
 pub struct AlertState {
     low_streak: u32,
-    /// Start of the low-UPS episode that was alerted.
+    /// The first low sample of the current streak.
+    streak_since: Option<Instant>,
+    /// Start of the low-UPS episode that was alerted: its first low sample.
     low_since: Option<Instant>,
     last_alert: Option<Instant>,
     failures: u32,
@@ -62,6 +70,7 @@ impl AlertState {
                 }
                 None
             }
+            Observation::Answered => self.reachable(now),
             Observation::Ups { ups, paused } => {
                 let back = self.reachable(now);
                 if back.is_some() {
@@ -69,12 +78,14 @@ impl AlertState {
                 }
                 if paused {
                     self.low_streak = 0;
+                    self.streak_since = None;
                     return None;
                 }
                 if let Some(since) = self.low_since {
                     if ups >= t.recover {
                         self.low_since = None;
                         self.low_streak = 0;
+                        self.streak_since = None;
                         return Some(Alert::UpsRecovered {
                             ups,
                             lasted: now.duration_since(since),
@@ -84,14 +95,16 @@ impl AlertState {
                 }
                 if ups >= t.warning {
                     self.low_streak = 0;
+                    self.streak_since = None;
                     return None;
                 }
                 self.low_streak += 1;
+                let streak_since = *self.streak_since.get_or_insert(now);
                 let cooled = self
                     .last_alert
                     .is_none_or(|l| now.duration_since(l) >= t.cooldown);
                 if self.low_streak >= t.samples && cooled {
-                    self.low_since = Some(now);
+                    self.low_since = Some(streak_since);
                     self.last_alert = Some(now);
                     return Some(Alert::LowUps {
                         ups,
@@ -170,9 +183,10 @@ mod tests {
                 ),
                 (
                     210,
+                    // From the first low sample (30 s), not the alert.
                     Alert::UpsRecovered {
                         ups: 59.0,
-                        lasted: Duration::from_secs(120)
+                        lasted: Duration::from_secs(180)
                     }
                 )
             ]
@@ -239,6 +253,37 @@ mod tests {
                     450,
                     Alert::Reachable {
                         down_for: Duration::from_secs(420)
+                    }
+                )
+            ]
+        );
+    }
+
+    /// A server that comes back on an older save, or auto-paused, has no
+    /// UPS estimate yet; its first answer still ends the outage.
+    #[test]
+    fn back_on_the_first_answer_even_without_an_estimate() {
+        let got = run(&[
+            (0, Observation::Unreachable),
+            (30, Observation::Unreachable),
+            (60, Observation::Answered),
+            (90, Observation::Answered),
+            (
+                120,
+                Observation::Ups {
+                    ups: 0.0,
+                    paused: true,
+                },
+            ),
+        ]);
+        assert_eq!(
+            got,
+            [
+                (30, Alert::Unreachable { failures: 2 }),
+                (
+                    60,
+                    Alert::Reachable {
+                        down_for: Duration::from_secs(60)
                     }
                 )
             ]

@@ -361,9 +361,11 @@ impl Workers {
             let (req_tx, req_rx) = crossbeam_channel::unbounded();
             rcon_senders.insert(server.id.clone(), req_tx.clone());
             let target = rcon::Target {
+                server: server.id.clone(),
                 addr: format!("{}:{}", rcon.host, rcon.port),
                 password: rcon.password.clone(),
                 timeout: RCON_TIMEOUT,
+                hung_after: rcon::HUNG_AFTER,
             };
             let stop = shutdown_rx.clone();
             let rcon_health = health.clone();

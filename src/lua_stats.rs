@@ -62,9 +62,16 @@ pub fn snippet(api: LuaApi) -> String {
 pub fn parse(text: &str) -> Result<LuaSample, String> {
     let text = text.trim();
     let v: serde_json::Value = serde_json::from_str(text).map_err(|_| shorten(text))?;
+    // A number Lua formats as `1.2e+07` or `123.0` is still a tick.
     let tick = v
         .get("tick")
-        .and_then(serde_json::Value::as_u64)
+        .and_then(|t| {
+            t.as_u64().or_else(|| {
+                t.as_f64()
+                    .filter(|f| f.is_finite() && *f >= 0.0)
+                    .map(|f| f as u64)
+            })
+        })
         .ok_or_else(|| shorten(text))?;
     // `table_to_json` writes an empty Lua table as `{}`, never `[]`.
     let players = match v.get("players") {
@@ -171,6 +178,8 @@ mod tests {
             .expect_err("a Lua error");
         assert!(err.starts_with("Cannot execute command"), "{err}");
         assert!(parse(r#"{"players":[]}"#).is_err(), "no tick");
+        assert_eq!(parse(r#"{"tick":1.2e+07}"#).map(|s| s.tick), Ok(12_000_000));
+        assert!(parse(r#"{"tick":-1}"#).is_err());
         assert!(parse(&"x".repeat(1000)).expect_err("junk").chars().count() <= 201);
     }
 }

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, bounded, select};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, select};
 
 use crate::alerts::{Alert, AlertState, Observation, Thresholds};
 use crate::commands::lua_api;
@@ -54,12 +54,17 @@ pub struct MonitorJob {
 /// What one poll of the game gave.
 enum Poll {
     Reading(Reading),
-    /// The server answered, but not with a map age.
-    Unreadable,
+    /// The server answered, but gave no UPS reading (an unexpected `/time`,
+    /// or an answer too slow to date).
+    Answered,
     /// No answer in time: the game is saving.
     Timeout,
     Failed,
 }
+
+/// An answer slower than this is not dated precisely enough for UPS: its
+/// game time could be from any moment of the round trip.
+const MAX_SAMPLE_RTT: Duration = Duration::from_secs(2);
 
 /// What the last poll learned, for the stats report.
 #[derive(Debug, Default)]
@@ -89,22 +94,29 @@ impl MonitorJob {
         let mut stats_at = self.stats_every.map(|every| Instant::now() + every);
         let mut sample = Sample::default();
         let mut lua_failing = false;
+        let mut quirks = Quirks::default();
+        // Since when every poll has timed out.
+        let mut silent_since: Option<Instant> = None;
         loop {
             select! {
                 recv(self.shutdown) -> _ => return Ok(()),
                 default(next.saturating_duration_since(Instant::now())) => {}
             }
-            next += self.interval;
             let now = Instant::now();
+            // After a stall (a full event channel), resume the pace; no burst.
+            next = (next + self.interval).max(now);
             let lua = if self.allow_lua {
-                self.poll_lua(&mut estimator, &mut sample, now, &mut lua_failing)
+                self.poll_lua(&mut estimator, &mut sample, &mut lua_failing)
             } else {
                 None
             };
             let poll = match lua {
                 Some(poll) => poll,
-                None => self.poll_commands(&mut estimator, &mut sample, now),
+                None => self.poll_commands(&mut estimator, &mut sample, &mut quirks),
             };
+            if !matches!(poll, Poll::Timeout) {
+                silent_since = None;
+            }
             let (answered, observation) = match poll {
                 Poll::Reading(reading) => {
                     self.health.rcon(self.slot, |r| {
@@ -114,15 +126,16 @@ impl MonitorJob {
                     });
                     sample.ups = reading.ups_ema;
                     sample.paused = reading.paused;
-                    let observation = reading.ups_ema.map(|ups| Observation::Ups {
-                        ups,
-                        paused: reading.paused,
-                    });
-                    (true, observation)
+                    (true, Some(observe(&reading)))
                 }
-                Poll::Unreadable => (true, None),
-                // The game is saving: neither a sample nor a failure.
-                Poll::Timeout => (false, None),
+                Poll::Answered => (true, Some(Observation::Answered)),
+                // The game is saving: neither a sample nor a failure, unless
+                // it goes on for longer than any save.
+                Poll::Timeout => {
+                    let since = *silent_since.get_or_insert(now);
+                    let hung = now.duration_since(since) >= crate::rcon::HUNG_AFTER;
+                    (false, hung.then_some(Observation::Unreachable))
+                }
                 Poll::Failed => (false, Some(Observation::Unreachable)),
             };
             if let (Some(at), Some(every)) = (stats_at, self.stats_every)
@@ -130,9 +143,22 @@ impl MonitorJob {
             {
                 stats_at = Some(at + every);
                 // Nothing to report from a server that did not answer: the
-                // unreachable alert says that.
-                if answered && !self.send(self.stats_event(&sample)) {
-                    return Ok(());
+                // unreachable alert says that. A report is dropped rather
+                // than waited for while delivery is full (Discord down):
+                // polling, the gauges and alerts go on; the next one comes.
+                if answered {
+                    let event = self.stats_event(&sample);
+                    self.health.count_event(&event);
+                    match self.events.try_send(event) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => {
+                            log::debug!(
+                                "stats report of {} skipped: delivery is full",
+                                self.server_id
+                            );
+                        }
+                        Err(TrySendError::Disconnected(_)) => return Ok(()),
+                    }
                 }
             }
             let Some(observation) = observation else {
@@ -163,17 +189,21 @@ impl MonitorJob {
         &self,
         estimator: &mut UpsEstimator,
         sample: &mut Sample,
-        now: Instant,
+        quirks: &mut Quirks,
     ) -> Poll {
-        let poll = match self.ask("/time") {
-            Ok(text) => match parse_map_age(&text) {
-                Some(age) => {
+        let (result, at) = self.timed_ask("/time");
+        let poll = match result {
+            Ok(text) => match (parse_map_age(&text), at) {
+                (Some(age), Some(at)) => {
                     sample.map_age = Some(text.trim().to_owned());
-                    Poll::Reading(estimator.add(now, age))
+                    Poll::Reading(estimator.add(at, age))
                 }
-                None => {
-                    log::warn!("unexpected /time output from {}: {text:?}", self.server_id);
-                    Poll::Unreadable
+                (Some(_), None) => Poll::Answered,
+                (None, _) => {
+                    if !std::mem::replace(&mut quirks.odd_time, true) {
+                        log::warn!("unexpected /time output from {}: {text:?}", self.server_id);
+                    }
+                    Poll::Answered
                 }
             },
             Err(Error::Timeout) => Poll::Timeout,
@@ -182,7 +212,7 @@ impl MonitorJob {
                 Poll::Failed
             }
         };
-        if matches!(poll, Poll::Reading(_) | Poll::Unreadable) {
+        if matches!(poll, Poll::Reading(_) | Poll::Answered) {
             self.poll_gauges(sample);
         }
         poll
@@ -196,7 +226,6 @@ impl MonitorJob {
         &self,
         estimator: &mut UpsEstimator,
         sample: &mut Sample,
-        now: Instant,
         failing: &mut bool,
     ) -> Option<Poll> {
         let version = self
@@ -205,7 +234,22 @@ impl MonitorJob {
             .rcon
             .get(self.slot)
             .and_then(|r| r.version.clone());
-        let text = match self.ask(&lua_stats::snippet(lua_api(version.as_deref()))) {
+        // The RCON thread asks at connect; this poll may come first. The
+        // Lua differs by version, so never guess: ask (no Lua in it).
+        let version = match version {
+            Some(v) => v,
+            None => match self.ask("/version") {
+                Ok(text) => {
+                    let v = text.trim().to_owned();
+                    self.health.rcon(self.slot, |r| r.version = Some(v.clone()));
+                    v
+                }
+                Err(Error::Timeout) => return Some(Poll::Timeout),
+                Err(_) => return Some(Poll::Failed),
+            },
+        };
+        let (result, at) = self.timed_ask(&lua_stats::snippet(lua_api(Some(&version))));
+        let text = match result {
             Ok(text) => text,
             Err(Error::Timeout) => return Some(Poll::Timeout),
             Err(e) => {
@@ -242,7 +286,10 @@ impl MonitorJob {
         sample.evolution = s.evolution.first().map(|(_, f)| *f);
         sample.research = s.research;
         sample.queue = s.queue;
-        Some(Poll::Reading(estimator.add_tick(now, s.tick)))
+        Some(match at {
+            Some(at) => Poll::Reading(estimator.add_tick(at, s.tick)),
+            None => Poll::Answered,
+        })
     }
 
     /// Players online and evolution for /metrics and the bot's presence:
@@ -281,6 +328,16 @@ impl MonitorJob {
         let mut event = self.event_of(Kind::Stats, summary);
         event.embed = Some(embed);
         event
+    }
+
+    /// Asks `command`; with the answer, the moment the game most likely
+    /// ran it (the middle of the round trip), unless the round trip was
+    /// too slow to date it.
+    fn timed_ask(&self, command: &str) -> (Result<String, Error>, Option<Instant>) {
+        let sent = Instant::now();
+        let result = self.ask(command);
+        let rtt = sent.elapsed();
+        (result, (rtt <= MAX_SAMPLE_RTT).then(|| sent + rtt / 2))
     }
 
     fn ask(&self, command: &str) -> Result<String, Error> {
@@ -322,6 +379,29 @@ impl MonitorJob {
             },
             id,
         }
+    }
+}
+
+/// Problems logged once per thread rather than at every poll.
+#[derive(Default)]
+struct Quirks {
+    odd_time: bool,
+}
+
+/// What the alert state machine is told of a reading. After a pause (or
+/// before the window fills) there is no fresh estimate: the EMA is from
+/// before, so the reading only says the server answers.
+fn observe(reading: &Reading) -> Observation {
+    match (reading.paused, reading.ups, reading.ups_ema) {
+        (true, _, ema) => Observation::Ups {
+            ups: ema.unwrap_or(0.0),
+            paused: true,
+        },
+        (false, Some(_), Some(ema)) => Observation::Ups {
+            ups: ema,
+            paused: false,
+        },
+        _ => Observation::Answered,
     }
 }
 
@@ -639,6 +719,35 @@ mod tests {
         assert_eq!(
             (title.as_str(), fields.as_str()),
             ("✅ Main_1 is reachable again", "Down for=1 h 5 min")
+        );
+    }
+
+    /// After a resume the EMA is from before the pause: it must not be
+    /// judged until a fresh estimate exists.
+    #[test]
+    fn only_fresh_estimates_are_judged() {
+        let reading = |ups, ups_ema, paused| Reading {
+            ups,
+            ups_ema,
+            paused,
+        };
+        assert_eq!(
+            observe(&reading(None, Some(20.0), false)),
+            Observation::Answered
+        );
+        assert_eq!(
+            observe(&reading(Some(30.0), Some(31.0), false)),
+            Observation::Ups {
+                ups: 31.0,
+                paused: false
+            }
+        );
+        assert_eq!(
+            observe(&reading(None, None, true)),
+            Observation::Ups {
+                ups: 0.0,
+                paused: true
+            }
         );
     }
 

@@ -213,13 +213,12 @@ impl Client {
         }
     }
 
+    /// Any write error closes: a packet cut off by a write timeout would
+    /// leave the stream's framing broken for every later command.
     fn send(&mut self, id: i32, kind: i32, body: &[u8]) -> Result<(), Error> {
         self.stream
             .write_all(&encode(id, kind, body))
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout,
-                _ => Error::Closed(e.to_string()),
-            })
+            .map_err(|e| Error::Closed(e.to_string()))
     }
 
     fn read_packet(&mut self, deadline: Instant) -> Result<Packet, Error> {
@@ -239,14 +238,9 @@ impl Client {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Err(Error::Closed("the server closed the connection".to_owned())),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(Error::Timeout);
-                }
+                // The read timeout (EAGAIN). ETIMEDOUT (`TimedOut`) is TCP
+                // giving up on a dead peer: the connection is gone.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(Error::Timeout),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Error::Closed(e.to_string())),
             }
@@ -266,16 +260,25 @@ pub struct Request {
 
 /// How the RCON thread reaches its server.
 pub struct Target {
+    /// The server's id, for messages.
+    pub server: std::sync::Arc<str>,
     /// `host:port`, for connecting and for messages (never the password).
     pub addr: String,
     pub password: Secret,
     /// Connect, auth and per-command timeout.
     pub timeout: Duration,
+    /// Commands timing out for this long mean a hung game or a dead peer
+    /// ([`HUNG_AFTER`] in the daemon).
+    pub hung_after: Duration,
 }
 
 /// Backoff between connection attempts: 1 s doubling to 60 s, with jitter.
 const RECONNECT_MIN: Duration = Duration::from_secs(1);
 const RECONNECT_MAX: Duration = Duration::from_secs(60);
+/// Commands timing out for this long is no save (even a huge map saves
+/// in well under a minute): the game hangs or the peer is gone without a
+/// word. The connection is dropped and made again, which tells which.
+pub const HUNG_AFTER: Duration = Duration::from_secs(120);
 
 /// The body of an `rcon/<server>` thread: owns the one connection to the
 /// server and runs requests in the order they arrive, from the stats poller
@@ -293,28 +296,31 @@ pub fn serve(
     let mut client: Option<Client> = None;
     let mut failures = 0u32;
     let mut retry_at = Instant::now();
-    let mut reported = false;
+    // The kind of connect error last logged: a new kind (refused while
+    // Factorio starts, then a wrong password) is logged again.
+    let mut reported: Option<std::mem::Discriminant<Error>> = None;
     let mut jitter = crate::backoff::Jitter::seeded();
+    // Since when every command has timed out; `None` after an answer.
+    let mut silent_since: Option<Instant> = None;
+    let mut version_known = false;
     loop {
         if client.is_none() && Instant::now() >= retry_at {
             match Client::connect(&target.addr, &target.password, target.timeout) {
                 Ok(c) => {
                     if failures > 0 {
-                        log::info!("RCON connected to {} again", target.addr);
+                        log::info!("RCON of server {} connected again", target.server);
                     }
                     // Once per connection: the game may have been updated
                     // while it was away, and Lua differs between 1.1 and 2.0.
                     let mut c = c;
-                    let version = c.exec("/version").ok().map(|v| v.trim().to_owned());
+                    version_known = ask_version(&mut c, health, slot);
                     client = Some(c);
                     failures = 0;
-                    reported = false;
+                    reported = None;
+                    silent_since = None;
                     health.rcon(slot, |r| {
                         r.up = Some(true);
                         r.last_error = None;
-                        if version.is_some() {
-                            r.version = version;
-                        }
                     });
                 }
                 Err(e) => {
@@ -333,8 +339,13 @@ pub fn serve(
                     };
                     let wait = crate::backoff::delay(failures, min, RECONNECT_MAX, jitter.sample());
                     retry_at = Instant::now() + wait;
-                    if !std::mem::replace(&mut reported, true) {
-                        log::warn!("{e}; retrying (every {}s at most)", RECONNECT_MAX.as_secs());
+                    let kind = std::mem::discriminant(&e);
+                    if reported.replace(kind) != Some(kind) {
+                        log::warn!(
+                            "RCON of server {}: {e}; retrying (every {}s at most)",
+                            target.server,
+                            RECONNECT_MAX.as_secs()
+                        );
                     }
                 }
             }
@@ -364,21 +375,56 @@ pub fn serve(
                         r.command_seconds += took;
                     });
                 }
+                let now = Instant::now();
+                let hung = match &result {
+                    Err(Error::Timeout) => {
+                        now.duration_since(*silent_since.get_or_insert(sent)) >= target.hung_after
+                    }
+                    _ => {
+                        silent_since = None;
+                        false
+                    }
+                };
                 let broken = matches!(&result, Err(Error::Closed(_) | Error::Protocol(_)));
-                if broken && client.take().is_some() {
-                    log::warn!("RCON connection to {} lost; reconnecting", target.addr);
+                if (broken || hung) && client.take().is_some() {
+                    let why = if hung {
+                        format!("no answer for {} s", target.hung_after.as_secs())
+                    } else {
+                        "connection lost".to_owned()
+                    };
+                    log::warn!("RCON of server {}: {why}; reconnecting", target.server);
                     health.rcon(slot, |r| {
                         r.up = Some(false);
-                        r.last_error = Some("connection lost; reconnecting".to_owned());
+                        r.last_error = Some(format!("{why}; reconnecting"));
                     });
                     failures = 1;
                     retry_at = Instant::now();
+                    silent_since = None;
                 }
+                let answered = result.is_ok();
                 let _ = request.reply.send(result);
+                // `/version` timed out at connect (a save): ask again once
+                // the game answers, before any Lua is chosen by it.
+                if answered
+                    && !version_known
+                    && let Some(c) = client.as_mut()
+                {
+                    version_known = ask_version(c, health, slot);
+                }
             }
             default(wait) => {}
         }
     }
+}
+
+/// Asks `/version` and records it; false if the game did not say.
+fn ask_version(client: &mut Client, health: &crate::health::Health, slot: usize) -> bool {
+    let Ok(text) = client.exec("/version") else {
+        return false;
+    };
+    let version = text.trim().to_owned();
+    health.rcon(slot, |r| r.version = Some(version));
+    true
 }
 
 #[cfg(test)]

@@ -5,9 +5,11 @@
 //! sample is only good to a second. The estimate is the slope between the
 //! oldest and newest sample of a sliding window: over a window of `W` wall
 //! seconds the error from rounding is at most `2 * 60 / W` UPS (one game
-//! second at each end), 2 UPS for the default 60 s window, before the EMA
-//! smooths it further. With `allow_lua` the sample is `game.tick` itself
-//! ([`UpsEstimator::add_tick`]) and the rounding error all but vanishes (one
+//! second at each end) before the EMA smooths it further. The daemon's
+//! window (`MonitorJob::window`) is 6 polling intervals within 20 to 180 s:
+//! 180 s and 0.67 UPS at the default 30 s interval, 20 s and 6 UPS when
+//! polling every few seconds. With `allow_lua` the sample is `game.tick`
+//! itself ([`UpsEstimator::add_tick`]) and the rounding error all but vanishes (one
 //! tick at each end). A map whose age does not move for [`PAUSE_AFTER`] is
 //! paused (including Factorio's auto-pause with no players), and a paused
 //! server neither alerts nor drags the average down. Pure: time is passed in.

@@ -13,7 +13,7 @@ use factorio_isr::secret::Secret;
 use factorio_isr::stats::UpsEstimator;
 use support::daemon::Workspace;
 use support::discord::{FakeDiscord, TOKEN};
-use support::rcon::FakeRcon;
+use support::rcon::{FakeRcon, Version};
 
 const PASSWORD: &str = "rcon-test-password";
 
@@ -339,4 +339,51 @@ fn stats_message_edit_through_a_webhook() {
     assert_eq!(run.stop(), 0);
     assert_eq!(fake.messages("webhook:42").len(), 1);
     assert_eq!(fake.schema_violations(), Vec::<String>::new());
+}
+
+/// On Factorio 1.1 (told by `/version` at connect) the sample uses 1.1's
+/// Lua: `game.table_to_json` and the force's single `evolution_factor`.
+#[test]
+fn with_allow_lua_a_1_1_server_gets_1_1_lua() {
+    let fake = FakeDiscord::start();
+    let game = FakeRcon::start(PASSWORD);
+    game.set_version(Version::V1_1);
+    game.set_players(&["alice", "bob"], &[]);
+    game.set_evolution(&[("Nauvis", 0.25)]);
+    let ws = Workspace::new();
+    let config = monitored(&ws, &fake, Via::Bot, &game, &[("allow_lua", "true")]);
+    let mut run = ws.start(&config);
+    let base = run.health_base();
+    let server = [("server", support::daemon::SERVER)];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let metrics = loop {
+        let (_, text) = support::http_get(&format!("{base}/metrics"));
+        let m = support::prometheus::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        if m.get("factorio_isr_players_online", &server).is_some() || Instant::now() > deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        metrics.get("factorio_isr_players_online", &server),
+        Some(2.0)
+    );
+    let nauvis = [("server", support::daemon::SERVER), ("surface", "nauvis")];
+    assert_eq!(metrics.get("factorio_isr_evolution", &nauvis), Some(0.25));
+    assert_eq!(run.stop(), 0);
+    let lua = game.lua_commands();
+    assert!(!lua.is_empty());
+    assert!(
+        lua.iter().all(|c| c.contains("game.table_to_json(r)")
+            && c.contains("e.evolution_factor")
+            && !c.contains("helpers.")),
+        "{lua:?}"
+    );
+    let asked = game.commands();
+    assert!(
+        asked
+            .iter()
+            .all(|c| c == "/version" || c.starts_with("/sc ")),
+        "nothing but the sample: {asked:?}"
+    );
 }

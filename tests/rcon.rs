@@ -113,9 +113,11 @@ fn ask(requests: &crossbeam_channel::Sender<Request>, command: &str) -> Result<S
 fn the_rcon_thread_serves_in_order_and_reconnects() {
     let fake = FakeRcon::start(PASSWORD);
     let target = Target {
+        server: std::sync::Arc::from("test"),
         addr: fake.addr().to_string(),
         password: Secret::new(PASSWORD),
         timeout: Duration::from_secs(5),
+        hung_after: Duration::from_secs(120),
     };
     let (req_tx, req_rx) = unbounded();
     let (stop_tx, stop_rx) = bounded::<()>(0);
@@ -173,4 +175,56 @@ fn the_rcon_thread_serves_in_order_and_reconnects() {
     assert_eq!(fake.lua_commands(), Vec::<String>::new(), "no Lua was sent");
     drop(stop_tx);
     thread.join().expect("the RCON thread stops on shutdown");
+}
+
+/// A game that stops answering (hung, or a peer gone without a word) is
+/// not a save: once commands have timed out for `hung_after`, the thread
+/// drops the connection and makes a new one, and /health says why.
+#[test]
+fn a_silent_server_is_reconnected_after_hung_after() {
+    let fake = FakeRcon::start(PASSWORD);
+    let target = Target {
+        server: std::sync::Arc::from("test"),
+        addr: fake.addr().to_string(),
+        password: Secret::new(PASSWORD),
+        timeout: Duration::from_millis(500),
+        hung_after: Duration::from_secs(2),
+    };
+    let (req_tx, req_rx) = unbounded();
+    let (stop_tx, stop_rx) = bounded::<()>(0);
+    let health = std::sync::Arc::new(factorio_isr::health::Health::new());
+    let slot = health.add_rcon("s".into());
+    let thread = {
+        let health = health.clone();
+        std::thread::spawn(move || serve(&target, &req_rx, &stop_rx, &health, slot))
+    };
+    assert!(ask(&req_tx, "/time").is_ok());
+    fake.stall_all(true);
+    // A save-length silence: timeouts, same connection.
+    assert!(matches!(ask(&req_tx, "/time"), Err(Error::Timeout)));
+    assert_eq!(fake.connections(), 1);
+    let start = Instant::now();
+    while fake.connections() < 2 && start.elapsed() < Duration::from_secs(15) {
+        let _ = ask(&req_tx, "/time");
+    }
+    assert_eq!(
+        fake.connections(),
+        2,
+        "a new connection after 2 s of silence"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        start.elapsed()
+    );
+    let why = health.lock().rcon[0].last_error.clone().unwrap_or_default();
+    assert!(why.starts_with("no answer for 2 s"), "{why}");
+    fake.stall_all(false);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while ask(&req_tx, "/time").is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ask(&req_tx, "/time").is_ok(), "answers again");
+    drop(stop_tx);
+    thread.join().expect("rcon thread");
 }

@@ -43,6 +43,8 @@ const SUPPRESS_EMBEDS: u64 = 1 << 2;
 
 /// Discord's JSON error code for a message that no longer exists.
 const UNKNOWN_MESSAGE: u64 = 10008;
+/// ... and for one posted by someone else (a new bot token or webhook).
+const NOT_AUTHOR: u64 = 50005;
 
 /// Events held in outboxes before the loop stops taking more.
 pub const MAX_PENDING: usize = 4096;
@@ -97,8 +99,9 @@ impl Delivery {
             let next = self
                 .outboxes
                 .values()
-                .chain(self.live.values())
-                .filter_map(|o| self.due_at(o, now))
+                .map(|o| self.due_at(o, None, now))
+                .chain(self.live.iter().map(|(s, o)| self.due_at(o, Some(s), now)))
+                .flatten()
                 .min();
             let timeout = next.map_or(IDLE, |t| t.saturating_duration_since(now));
             if self.pending() < MAX_PENDING {
@@ -159,7 +162,12 @@ impl Delivery {
             return;
         };
         let username = self.username(&event);
-        if event.kind == Kind::Stats && server.stats.edit_in_place {
+        // Only the monitor's reports: a `kind: stats` line from a pattern
+        // has a follower waiting for its acknowledgement.
+        if event.kind == Kind::Stats
+            && event.position.source == crate::monitor::NO_SOURCE
+            && server.stats.edit_in_place
+        {
             // Only the newest report matters; one that never went out is
             // not worth a request. (Reports come from no follower: nothing
             // to acknowledge.)
@@ -186,12 +194,14 @@ impl Delivery {
         event.field("player").and_then(webhook_username)
     }
 
-    fn due_at(&self, outbox: &Outbox, now: Instant) -> Option<Instant> {
+    /// When `outbox` (`live`: the status message of that server) may send.
+    fn due_at(&self, outbox: &Outbox, live: Option<&Arc<str>>, now: Instant) -> Option<Instant> {
         if self.halted {
             return None;
         }
         let due = outbox.due(now)?;
-        let (route, counted) = route_key(&outbox.destination);
+        let editing = live.is_some_and(|s| self.live_ids.get(s, &outbox.destination).is_some());
+        let (route, counted) = route_key(&outbox.destination, editing);
         Some(due.max(self.limiter.ready_at(&route, counted, now)))
     }
 
@@ -203,16 +213,16 @@ impl Delivery {
     fn send_due(&mut self) {
         loop {
             let now = Instant::now();
-            let is_due = |o: &Outbox| self.due_at(o, now).is_some_and(|t| t <= now);
+            let is_due = |o: &Outbox, live| self.due_at(o, live, now).is_some_and(|t| t <= now);
             let due: Vec<Target> = self
                 .outboxes
                 .iter()
-                .filter(|(_, o)| is_due(o))
+                .filter(|(_, o)| is_due(o, None))
                 .map(|(d, _)| Target::Shared(d.clone()))
                 .chain(
                     self.live
                         .iter()
-                        .filter(|(_, o)| is_due(o))
+                        .filter(|(s, o)| is_due(o, Some(s)))
                         .map(|(s, _)| Target::Live(s.clone())),
                 )
                 .collect();
@@ -234,12 +244,12 @@ impl Delivery {
             },
         };
         let dest = &dest;
-        let (route, counted) = route_key(dest);
         // A live message already posted is edited.
         let editing = match target {
             Target::Live(server) => self.live_ids.get(server, dest).map(str::to_owned),
             Target::Shared(_) => None,
         };
+        let (route, counted) = route_key(dest, editing.is_some());
         let (url, auth) = match (dest, &editing) {
             (Destination::Channel(id), None) => {
                 (self.rest.url(&format!("channels/{id}/messages")), true)
@@ -298,8 +308,15 @@ impl Delivery {
         if let (Target::Live(server), Ok(reply)) = (target, &result) {
             match (reply.status, &editing) {
                 // Deleted in Discord (Unknown Message): post a new one now.
-                (404, Some(_)) if reply.code() == Some(UNKNOWN_MESSAGE) => {
-                    log::info!("the status message of {server} was deleted; posting a new one");
+                // Deleted in Discord, or posted by another bot or webhook
+                // than the one configured now: post a new one.
+                (404 | 403, Some(_))
+                    if matches!(reply.code(), Some(UNKNOWN_MESSAGE | NOT_AUTHOR)) =>
+                {
+                    log::info!(
+                        "the status message of {server} cannot be edited ({}); posting a new one",
+                        reply.message()
+                    );
                     self.limiter.replied(&route, 404, &reply.headers, None, now);
                     self.live_ids.forget(server);
                     return;
@@ -501,11 +518,16 @@ fn outbox_of<'a>(
 
 /// The rate-limit route of a destination and whether it counts towards the
 /// global limit.
-fn route_key(dest: &Destination) -> (String, bool) {
-    match dest {
+/// Discord keeps separate buckets per method: edits have their own key.
+fn route_key(dest: &Destination, edit: bool) -> (String, bool) {
+    let (mut route, counted) = match dest {
         Destination::Channel(id) => (format!("channel:{id}"), true),
         Destination::Webhook => ("webhook".to_owned(), false),
+    };
+    if edit {
+        route.push_str(":edit");
     }
+    (route, counted)
 }
 
 fn with_wait(url: &str) -> String {

@@ -925,11 +925,16 @@ fn evolution_text(factor: f64) -> String {
     format!("Evolution factor: {factor:.4}. (Time {time}%) (Pollution 0%) (Spawner kills 0%)")
 }
 
-/// Whether a command runs Lua (and so disables achievements).
+/// Whether a command runs Lua (and so disables achievements): Factorio's
+/// Lua commands by name, with or without arguments, in any case.
 fn is_lua(command: &str) -> bool {
-    ["/c ", "/command ", "/sc ", "/silent-command "]
-        .iter()
-        .any(|prefix| command.starts_with(prefix))
+    let name = command
+        .trim_start()
+        .strip_prefix('/')
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    ["c", "command", "sc", "silent-command", "measured-command"].contains(&name.as_str())
 }
 
 /// `A`, `A and B`, `A, B and C`.
