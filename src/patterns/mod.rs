@@ -179,7 +179,7 @@ impl fmt::Display for Malformed<'_> {
         // serde_json counts lines and columns within the captured text.
         write!(
             f,
-            "pattern `{}` ({}) reads group `{group}` as a JSON object, but it is not one ({} of the group's text); the line: ",
+            "pattern `{}` ({}) reads group `{group}` as a JSON object, but it is not one ({} of the group's text; fix or update whatever wrote the line, or the pattern's group); the line: ",
             p.name,
             p.origin.file.display(),
             self.error
