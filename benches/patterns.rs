@@ -128,7 +128,7 @@ fn main() {
         let start = Instant::now();
         let mut hits = 0usize;
         for line in &lines {
-            if set.classify(line, &mut scratch).is_some() {
+            if matches!(set.classify(line, &mut scratch), Ok(Some(_))) {
                 hits += 1;
             }
         }
@@ -138,7 +138,7 @@ fn main() {
         let start = Instant::now();
         let mut content_bytes = 0usize;
         for (i, line) in lines.iter().enumerate() {
-            if let Some(m) = set.classify(line, &mut scratch) {
+            if let Ok(Some(m)) = set.classify(line, &mut scratch) {
                 let event = m.to_event(
                     &server,
                     "Bench",

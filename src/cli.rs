@@ -334,9 +334,21 @@ fn replay(
             raw.pop();
         }
         let line = String::from_utf8_lossy(&raw);
-        let Some(m) = set.classify(&line, &mut scratch) else {
-            *counts.entry("(no event)").or_default() += 1;
-            continue;
+        let m = match set.classify(&line, &mut scratch) {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                *counts.entry("(no event)").or_default() += 1;
+                continue;
+            }
+            Err(bad) => {
+                // Every one: replay is where pattern and mod authors look.
+                log::warn!(
+                    "line skipped, its JSON is malformed: {}:{number}: {bad}",
+                    file.display()
+                );
+                *counts.entry("(malformed)").or_default() += 1;
+                continue;
+            }
         };
         *counts.entry(m.pattern.kind.name()).or_default() += 1;
         if !summary {

@@ -141,12 +141,15 @@ impl FollowJob {
         let mut last_state = None;
         let mut last_error: Option<String> = None;
         let mut scratch = self.set.scratch();
+        let mut malformed = 0u64;
         let stop = 'follow: loop {
             match self.follower.poll() {
                 Ok(items) => {
                     last_error = None;
                     for item in items {
-                        if let Err(stop) = self.handle(item, &mut tracker, &mut scratch) {
+                        if let Err(stop) =
+                            self.handle(item, &mut tracker, &mut scratch, &mut malformed)
+                        {
                             break 'follow stop;
                         }
                     }
@@ -207,15 +210,35 @@ impl FollowJob {
     }
 
     /// Classifies one item and sends its event, waiting for room.
+    /// `malformed` counts this file's lines with bad JSON: the first is a
+    /// warning, later ones are debug messages, so a broken mod cannot flood
+    /// the log.
     fn handle(
         &mut self,
         item: Item,
         tracker: &mut Tracker,
         scratch: &mut crate::patterns::Scratch,
+        malformed: &mut u64,
     ) -> Result<(), Stop> {
         let event = match item {
             Item::Line(line) => match self.set.classify(&line.text, scratch) {
-                Some(m) => {
+                Err(bad) => {
+                    *malformed += 1;
+                    let path = self.path.display();
+                    let offset = line.cursor.offset;
+                    if *malformed == 1 {
+                        log::warn!(
+                            "line skipped, its JSON is malformed (more such lines of this file are logged at debug level): {path} (the line ending at byte {offset}): {bad}"
+                        );
+                    } else {
+                        log::debug!(
+                            "line skipped, its JSON is malformed: {path} (the line ending at byte {offset}): {bad}"
+                        );
+                    }
+                    tracker.line(line.cursor);
+                    return Ok(());
+                }
+                Ok(Some(m)) => {
                     let seq = tracker.event(line.cursor);
                     let position = Position {
                         source: self.source,
@@ -225,7 +248,7 @@ impl FollowJob {
                     event.id = line.cursor.stable_id(&line.text);
                     event
                 }
-                None => {
+                Ok(None) => {
                     tracker.line(line.cursor);
                     return Ok(());
                 }

@@ -72,7 +72,9 @@ fn start(
     (Daemon(child), out, err)
 }
 
+/// In order; the `[ISR]` lines are the companion mod's (patterns/mod-events.yml).
 const EXAMPLE_CONTENTS: &[&str] = &[
+    "🟢 **Example Server** started after an update (Factorio 2.0.72)",
     "👋 **bardella** joined the game",
     "🖥️ **Server**: welcome, restart at 20:00",
     "💬 **bardella**: lol, anyone building a mall?",
@@ -81,26 +83,35 @@ const EXAMPLE_CONTENTS: &[&str] = &[
     "🔬 Research started: **Automation**",
     "✅ Research completed: **Automation**",
     "💀 **j.doe-2** was killed by a small biter",
+    "🔄 **j.doe-2** respawned",
     "📢 **bardella** shouts: behind you!",
     "⌨️ **bardella** ran a command: game.player.print(game.tick)",
     "⭐ **j.doe-2** was promoted to admin by bardella",
+    "🔬 Research started: **logistics-2**",
+    "🚂 **bardella** was run over by a train (locomotive)",
+    "🔄 **bardella** respawned",
     "🏆 **bardella** earned the achievement **Smoke me a kipper**",
+    "✅ Research completed: **logistics-2**",
     "🚀 **bardella** launched a rocket!",
+    "🚀 A rocket was launched from **nauvis** (launch 2)",
     "👢 **griefer** was kicked by bardella. Reason: spamming belts",
     "🔨 **griefer** was banned by bardella. Reason: came back",
     "🚪 **j.doe-2** left the game",
     "🚪 **bardella** left the game",
 ];
 
-/// The README's first command: the example's messages, then following the
-/// file, then a clean exit on SIGTERM (the daemon's own grace is 2 s).
+/// The README's first command: the example's messages (the companion mod's
+/// deaths, research and rockets among them), then following the file, then
+/// a clean exit on SIGTERM (the daemon's own grace is 2 s).
 #[test]
 fn bundled_example_dry_run_prints_follows_and_stops_cleanly() {
     let dir = example_dir();
     let (mut daemon, out, err) = start(dir.path(), &["--config", "config/example.yml"], &[]);
+    let mut seen = Vec::new();
     for expected in EXAMPLE_CONTENTS {
         let msg = next_json(&out);
         assert_eq!(msg["content"], *expected);
+        seen.push((msg["kind"].clone(), msg["content"].clone()));
         assert_eq!(msg["allowed_mentions"], serde_json::json!({"parse": []}));
         assert_eq!(msg["server"], "example");
         let want = if msg["kind"] == "chat" {
@@ -110,6 +121,24 @@ fn bundled_example_dry_run_prints_follows_and_stops_cleanly() {
         };
         assert_eq!(msg["destination"], want, "{msg}");
     }
+    // The companion mod's lines reach Discord as deaths, research and
+    // rockets (issue #10).
+    for (kind, content) in [
+        (
+            "death",
+            "🚂 **bardella** was run over by a train (locomotive)",
+        ),
+        ("research", "✅ Research completed: **logistics-2**"),
+        (
+            "rocket",
+            "🚀 A rocket was launched from **nauvis** (launch 2)",
+        ),
+    ] {
+        assert!(
+            seen.contains(&(kind.into(), content.into())),
+            "{kind}: {content} in {seen:#?}"
+        );
+    }
     // The relay echo in the example was not posted, and nothing else came.
     assert!(out.recv_timeout(Duration::from_millis(300)).is_err());
 
@@ -117,6 +146,8 @@ fn bundled_example_dry_run_prints_follows_and_stops_cleanly() {
         .append(true)
         .open(dir.path().join("config/example-console.log"))
         .expect("open log");
+    // A mod line cut short is skipped with a warning; following goes on.
+    writeln!(log, r#"[ISR] {{"event":"player_died","player":}}"#).expect("append");
     writeln!(log, "2024-04-09 07:00:00 [JOIN] late_comer joined the game").expect("append");
     assert_eq!(
         next_json(&out)["content"],
@@ -130,6 +161,12 @@ fn bundled_example_dry_run_prints_follows_and_stops_cleanly() {
     assert_eq!(status.code(), Some(0));
     let logs: Vec<String> = err.try_iter().collect();
     assert!(logs.iter().any(|l| l.contains("dry run")), "{logs:#?}");
+    assert!(
+        logs.iter().any(|l| l.contains("WARN")
+            && l.contains("line skipped, its JSON is malformed (more such lines of this file are logged at debug level): config/example-console.log (the line ending at byte ")
+            && l.contains("pattern `mod-server-new-game`")),
+        "{logs:#?}"
+    );
     assert!(
         logs.iter().any(|l| l.contains("received SIGTERM")),
         "{logs:#?}"
@@ -337,7 +374,7 @@ fn replay_with_other_pattern_dirs_and_bad_server() {
         .expect("runs");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "(no event)   20\nrocket       1\ntotal        21\n"
+        "(no event)   27\nrocket       1\ntotal        28\n"
     );
 
     let out = command(dir.path())

@@ -141,6 +141,7 @@ fn lowest_priority_wins_then_file_then_position() {
     let winner = |set: &PatternSet| {
         let mut scratch = set.scratch();
         set.classify("hello", &mut scratch)
+            .expect("no JSON patterns here")
             .map(|m| m.pattern.name.to_string())
     };
     // a2 and b1 tie on priority 5; a.yml sorts first.
@@ -166,10 +167,12 @@ fn disabled_patterns_and_kinds_produce_nothing() {
     let mut scratch = set.scratch();
     assert!(
         set.classify("2024-01-01 00:00:00 [JOIN] a joined the game", &mut scratch)
+            .expect("not malformed")
             .is_none()
     );
     assert!(
         set.classify("2024-01-01 00:00:00 [LEAVE] a left the game", &mut scratch)
+            .expect("not malformed")
             .is_some()
     );
 }
@@ -215,6 +218,7 @@ fn python_factorio_isr_files_load_and_match() {
     let render = |line: &str| {
         let mut scratch = set.scratch();
         set.classify(line, &mut scratch)
+            .expect("no JSON patterns here")
             .map(|m| (m.pattern.kind.name().to_owned(), m.render("S")))
     };
     assert_eq!(

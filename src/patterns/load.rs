@@ -17,7 +17,7 @@ use regex::{Regex, RegexBuilder};
 use serde_yaml::{Mapping, Value};
 
 use super::template::Template;
-use super::{Origin, Pattern};
+use super::{Field, JsonSpec, Origin, Pattern, Source};
 use crate::event::Kind;
 use crate::yaml::{self, KeyPath, Problem, Problems, Reader};
 
@@ -36,7 +36,11 @@ const NATIVE_KEYS: &[&str] = &[
     "enabled",
     "channel",
     "description",
+    "json",
 ];
+
+/// The keys of a native pattern's `json:` mapping.
+const JSON_KEYS: &[&str] = &["group", "fields", "match"];
 
 const PYTHON_KEYS: &[&str] = &[
     "pattern",
@@ -194,12 +198,17 @@ fn native(r: &mut Reader, list: &Value, rank: usize, out: &mut Vec<Pattern>) {
         let (Some(kind), Some(regex), Some(template)) = (kind, regex, template) else {
             continue;
         };
-        let fields: Vec<(Arc<str>, usize)> = regex
+        let mut fields: Vec<Field> = regex
             .capture_names()
             .enumerate()
-            .filter_map(|(group, n)| n.map(|n| (Arc::from(n), group)))
+            .filter_map(|(group, n)| {
+                n.map(|n| Field {
+                    name: Arc::from(n),
+                    source: Source::Group(group),
+                })
+            })
             .collect();
-        if fields.iter().any(|(n, _)| &**n == "server") {
+        if fields.iter().any(|f| &*f.name == "server") {
             r.problem_named(
                 &at.key("regex"),
                 &label,
@@ -207,7 +216,14 @@ fn native(r: &mut Reader, list: &Value, rank: usize, out: &mut Vec<Pattern>) {
             );
             continue;
         }
-        let names: Vec<&str> = fields.iter().map(|(n, _)| &**n).collect();
+        let json = match map.get("json") {
+            Some(value) => match json_spec(r, value, &at.key("json"), &label, &mut fields) {
+                Some(spec) => Some(spec),
+                None => continue,
+            },
+            None => None,
+        };
+        let names: Vec<&str> = fields.iter().map(|f| &*f.name).collect();
         let template = match Template::parse(&template, &names) {
             Ok(t) => t,
             Err(e) => {
@@ -228,10 +244,129 @@ fn native(r: &mut Reader, list: &Value, rank: usize, out: &mut Vec<Pattern>) {
             },
             regex,
             fields,
+            json,
             template,
             emoji: common.emoji,
         });
     }
+}
+
+/// Reads a pattern's `json:` mapping. The group holding the object stops
+/// being a field (its text is the raw JSON); each of `fields` is added as a
+/// field read from the object. `None` after reporting a problem.
+fn json_spec(
+    r: &mut Reader,
+    value: &Value,
+    at: &KeyPath,
+    label: &str,
+    fields: &mut Vec<Field>,
+) -> Option<JsonSpec> {
+    if value.is_null() {
+        r.problem_named(at, label, "`json:` is empty; it needs at least `group:`");
+        return None;
+    }
+    let map = r.mapping(value, at, JSON_KEYS)?;
+    let group_name = required(r, map, at, "group")?;
+    let group_at = fields
+        .iter()
+        .position(|f| *f.name == *group_name)
+        .and_then(|i| match fields[i].source {
+            Source::Group(g) => Some((i, g)),
+            Source::Key => None,
+        });
+    let Some((position, group)) = group_at else {
+        let names: Vec<&str> = fields.iter().map(|f| &*f.name).collect();
+        r.problem_named(
+            &at.key("group"),
+            label,
+            format!(
+                "`{group_name}` is not a named group of the regex (named groups: {}); add (?P<{group_name}>\\{{.*\\}}) around the JSON",
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        );
+        return None;
+    };
+    fields.remove(position);
+    // Problems of our own; the mapping's unknown keys fail the file anyway.
+    let mut ok = true;
+    for (i, key) in r
+        .string_list(map, at, "fields")
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let key_at = at.key("fields").index(i);
+        let problem = if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            Some(format!(
+                "`{key}`: a field name may use letters, digits, `_` and `-`"
+            ))
+        } else if key == "server" {
+            Some("`server` is reserved for the server's name".to_owned())
+        } else if fields.iter().any(|f| *f.name == *key) || key == group_name {
+            Some(format!(
+                "`{key}` is already a field (a capture group or an earlier entry); each name once"
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some(message) => {
+                ok = false;
+                r.problem_named(&key_at, label, message);
+            }
+            None => fields.push(Field {
+                name: Arc::from(key),
+                source: Source::Key,
+            }),
+        }
+    }
+    let mut conditions = Vec::new();
+    if let Some(value) = map.get("match") {
+        let match_at = at.key("match");
+        if let Some(entries) = r.mapping_any(value, &match_at) {
+            for (key, want) in entries {
+                let Some(key) = key.as_str() else {
+                    ok = false;
+                    r.problem_named(&match_at, label, "`match:` keys must be text");
+                    continue;
+                };
+                let want = match want {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    other => {
+                        ok = false;
+                        r.problem_named(
+                            &match_at.key(key),
+                            label,
+                            format!(
+                                "expected the text, number or true/false the key must equal, found {}",
+                                yaml::describe(other)
+                            ),
+                        );
+                        continue;
+                    }
+                };
+                conditions.push((key.to_owned(), want));
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(JsonSpec {
+        group_name: Arc::from(group_name),
+        group,
+        conditions,
+    })
 }
 
 /// Keys both formats share.
@@ -367,14 +502,17 @@ fn python(r: &mut Reader, events: &Value, rank: usize, out: &mut Vec<Pattern>) {
             }
         };
         // The template indexes `player`, `message`; map them onto `fields`.
-        let template_fields: Vec<(Arc<str>, usize)> = ["player", "message"]
+        let template_fields: Vec<Field> = ["player", "message"]
             .iter()
             .map(|n| {
                 let group = fields
                     .iter()
                     .find(|(f, _)| &**f == *n)
                     .map_or(usize::MAX, |(_, g)| *g);
-                (Arc::from(*n), group)
+                Field {
+                    name: Arc::from(*n),
+                    source: Source::Group(group),
+                }
             })
             .collect();
         out.push(Pattern {
@@ -390,6 +528,7 @@ fn python(r: &mut Reader, events: &Value, rank: usize, out: &mut Vec<Pattern>) {
             },
             regex,
             fields: template_fields,
+            json: None,
             template,
             emoji: common.emoji,
         });
@@ -506,7 +645,10 @@ mod tests {
         assert_eq!(ps[0].regex(), "cost \\$(?P<n>[0-9]+)$");
         let set = crate::patterns::PatternSet::new(&ps, |_| true);
         let mut scratch = set.scratch();
-        let rendered = set.classify("cost $5", &mut scratch).map(|m| m.render("s"));
+        let rendered = set
+            .classify("cost $5", &mut scratch)
+            .expect("no JSON here")
+            .map(|m| m.render("s"));
         assert_eq!(rendered.as_deref(), Some("$${X} 5"));
         let e = errors(
             "patterns:\n  - name: s\n    kind: other\n    regex: '(?P<server>x)'\n    template: '{server}'\n",
@@ -514,6 +656,56 @@ mod tests {
         assert!(
             e[0].contains("p.yml:4: pattern `s`: the capture name `server` is reserved"),
             "{e:?}"
+        );
+    }
+
+    #[test]
+    fn json_option_problems_name_file_line_pattern_and_fix() {
+        let pattern = |json: &str, template: &str| {
+            format!(
+                "patterns:\n  - name: m\n    kind: death\n    regex: '^\\[M\\] (?P<data>\\{{.*\\}})$'\n    json: {json}\n    template: '{template}'\n"
+            )
+        };
+        let e = errors(&pattern("{group: dat}", "x"));
+        assert_eq!(
+            e,
+            vec![
+                "p.yml:5: pattern `m`: `dat` is not a named group of the regex (named groups: data); add (?P<dat>\\{.*\\}) around the JSON"
+            ]
+        );
+        let e = errors(&pattern(
+            "{group: data, fields: [player, server, data, 'a b', player]}",
+            "x",
+        ));
+        assert_eq!(e.len(), 4, "{e:#?}");
+        assert!(e[0].contains("`server` is reserved"), "{e:#?}");
+        assert!(e[1].contains("`data` is already a field"), "{e:#?}");
+        assert!(e[2].contains("`a b`: a field name may use"), "{e:#?}");
+        assert!(e[3].contains("`player` is already a field"), "{e:#?}");
+        let e = errors(&pattern("{group: data, fields: [player]}", "{playr} died"));
+        assert!(
+            e[0].starts_with("p.yml:6: pattern `m`: template uses {playr}")
+                && e[0].contains("(available: {player}, {server};"),
+            "{e:#?}"
+        );
+        let e = errors(&pattern("{group: data, feilds: [player]}", "x"));
+        assert!(
+            e[0].contains("json.feilds: unknown key (did you mean `fields`?)"),
+            "{e:#?}"
+        );
+        let e = errors(&pattern("{group: data, match: {event: [a]}}", "x"));
+        assert!(
+            e[0].contains(
+                "expected the text, number or true/false the key must equal, found a list"
+            ),
+            "{e:#?}"
+        );
+        let e = errors(&pattern("", "x"));
+        assert!(e[0].contains("`json:` is empty"), "{e:#?}");
+        let e = errors(&pattern("{fields: [a]}", "x"));
+        assert!(
+            e[0].contains("json.group: required key is missing"),
+            "{e:#?}"
         );
     }
 

@@ -122,12 +122,15 @@ impl Template {
     /// empty). Field values have Factorio rich text turned into words and are
     /// escaped, unless the placeholder says `:raw`; the template's own text
     /// is the admin's markdown and is kept.
-    pub fn render(&self, values: &[Option<&str>], server: &str, out: &mut String) {
+    pub fn render<V: AsRef<str>>(&self, values: &[Option<V>], server: &str, out: &mut String) {
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
                 Part::Field { index, raw } => {
-                    let value = values.get(*index).copied().flatten().unwrap_or("");
+                    let value = values
+                        .get(*index)
+                        .and_then(Option::as_ref)
+                        .map_or("", AsRef::as_ref);
                     if *raw {
                         out.push_str(value);
                     } else if value.contains('[') {
