@@ -127,6 +127,17 @@ fn a_missing_log_and_a_dead_rcon_are_degraded_not_unhealthy() {
         assert!(m.types.contains_key(family), "{family} missing:\n{metrics}");
     }
     assert_eq!(http_get(&format!("{base}/nothing")).0, 404);
+    // Read-only: nothing but GET and HEAD.
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    std::io::Write::write_all(
+        &mut stream,
+        b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+    )
+    .expect("send");
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
     assert_eq!(run.stop(), 0);
 }
 
