@@ -126,6 +126,14 @@ pub struct FollowJob {
     pub slot: usize,
 }
 
+/// Why a line gave no event although it should have.
+enum Failed {
+    /// Its JSON is malformed (a mod's line); the reason.
+    Malformed(String),
+    /// Handling it panicked: a bug.
+    Panic(String),
+}
+
 /// Why the loop stopped early.
 enum Stop {
     Shutdown,
@@ -221,8 +229,18 @@ impl FollowJob {
         malformed: &mut u64,
     ) -> Result<(), Stop> {
         let event = match item {
-            Item::Line(line) => match self.set.classify(&line.text, scratch) {
-                Err(bad) => {
+            Item::Line(line) => match self.line_event(&line.text, scratch) {
+                Err(Failed::Panic(why)) => {
+                    log::error!(
+                        "a bug: handling a line of {} panicked ({why}); the line is skipped so it cannot stop the daemon \
+                         again. Please report it with the line ending at byte {}",
+                        self.path.display(),
+                        line.cursor.offset
+                    );
+                    tracker.line(line.cursor);
+                    return Ok(());
+                }
+                Err(Failed::Malformed(bad)) => {
                     *malformed += 1;
                     let path = self.path.display();
                     let offset = line.cursor.offset;
@@ -238,13 +256,11 @@ impl FollowJob {
                     tracker.line(line.cursor);
                     return Ok(());
                 }
-                Ok(Some(m)) => {
-                    let seq = tracker.event(line.cursor);
-                    let position = Position {
+                Ok(Some(mut event)) => {
+                    event.position = Position {
                         source: self.source,
-                        seq,
+                        seq: tracker.event(line.cursor),
                     };
-                    let mut event = m.to_event(&self.server_id, &self.server_name, position);
                     event.id = line.cursor.stable_id(&line.text);
                     event
                 }
@@ -269,6 +285,29 @@ impl FollowJob {
                 recv(self.shutdown) -> _ => return Err(Stop::Shutdown),
             }
         }
+    }
+
+    /// The event of one line, if any, with its position still to be set.
+    /// A panic in matching or rendering (a bug) is caught here, so it costs
+    /// this line and nothing else.
+    fn line_event(
+        &self,
+        text: &str,
+        scratch: &mut crate::patterns::Scratch,
+    ) -> Result<Option<Event>, Failed> {
+        let unset = Position {
+            source: self.source,
+            seq: 0,
+        };
+        crate::fault::contain(|| {
+            crate::fault::inject(text);
+            match self.set.classify(text, scratch) {
+                Ok(Some(m)) => Ok(Some(m.to_event(&self.server_id, &self.server_name, unset))),
+                Ok(None) => Ok(None),
+                Err(bad) => Err(Failed::Malformed(bad.to_string())),
+            }
+        })
+        .unwrap_or_else(|why| Err(Failed::Panic(why)))
     }
 
     fn skipped_notice(&self, lines: u64, seq: u64) -> Event {

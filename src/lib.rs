@@ -18,6 +18,7 @@ pub mod dryrun;
 pub mod event;
 pub mod expand;
 pub mod factorio;
+pub mod fault;
 pub mod follow;
 pub mod health;
 pub mod healthcheck;

@@ -105,15 +105,25 @@ impl MonitorJob {
             let now = Instant::now();
             // After a stall (a full event channel), resume the pace; no burst.
             next = (next + self.interval).max(now);
-            let lua = if self.allow_lua {
-                self.poll_lua(&mut estimator, &mut sample, &mut lua_failing)
-            } else {
-                None
-            };
-            let poll = match lua {
-                Some(poll) => poll,
-                None => self.poll_commands(&mut estimator, &mut sample, &mut quirks),
-            };
+            // A bug reading one reply costs that poll, not the thread.
+            let polled = crate::fault::contain(|| {
+                let lua = if self.allow_lua {
+                    self.poll_lua(&mut estimator, &mut sample, &mut lua_failing)
+                } else {
+                    None
+                };
+                match lua {
+                    Some(poll) => poll,
+                    None => self.poll_commands(&mut estimator, &mut sample, &mut quirks),
+                }
+            });
+            let poll = polled.unwrap_or_else(|why| {
+                log::error!(
+                    "a bug: reading the game's answers for {} panicked ({why}); this sample is skipped",
+                    self.server_id
+                );
+                Poll::Answered
+            });
             if !matches!(poll, Poll::Timeout) {
                 silent_since = None;
             }
@@ -297,6 +307,7 @@ impl MonitorJob {
     /// answers.
     fn poll_gauges(&self, sample: &mut Sample) {
         if let Ok(text) = self.ask("/players online") {
+            crate::fault::inject(&text);
             let names: Vec<String> = parse_players(&text)
                 .into_iter()
                 .filter(|p| p.online)

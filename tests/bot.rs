@@ -30,6 +30,9 @@ struct World {
     run: Run,
 }
 
+/// Text that makes the daemon's debug build panic where it reads it.
+const PANIC_MARKER: &str = "💥inject-panic💥";
+
 impl World {
     fn start(extra_server: &[(&str, &str)]) -> World {
         World::start_with(&[], extra_server)
@@ -71,7 +74,9 @@ impl World {
         ];
         discord.extend_from_slice(extra_discord);
         let config = ws.config_with_discord(&discord, &server);
-        let mut run = ws.start(&config);
+        // Debug builds panic on this marker: see
+        // `a_panicking_command_is_answered_and_the_others_go_on`.
+        let mut run = ws.start_with_env(&config, &[("ISR_INJECT_PANIC", PANIC_MARKER)]);
         gateway.wait_for_identifies(1, WAIT);
         // `start_at: end`: lines written before the file is opened are
         // skipped, so tests that write the log wait for this.
@@ -743,4 +748,29 @@ fn shutdown_closes_the_session_with_1000() {
     let mut w = World::start(&[]);
     assert_eq!(w.run.stop(), 0);
     assert_eq!(w.gateway.client_close_codes().last(), Some(&1000));
+}
+
+/// A command whose handling panics (a bug, injected) gets an answer that
+/// says so; the worker and every other command go on.
+#[test]
+fn a_panicking_command_is_answered_and_the_others_go_on() {
+    let mut w = World::start(&[]);
+    let (answer, ephemeral) = w.answer(&as_user(
+        public("say").option("message", format!("hi {PANIC_MARKER}").as_str()),
+        1,
+    ));
+    assert!(
+        answer.contains("Something went wrong inside the bridge"),
+        "{answer}"
+    );
+    assert!(ephemeral);
+    w.run
+        .wait_stderr("a bug: handling a slash command panicked");
+    assert!(w.game.chats().is_empty(), "nothing reached the game");
+    // Four workers: more commands than workers, all answered.
+    for n in 2..8 {
+        let (answer, _) = w.answer(&as_user(public("players"), n));
+        assert!(answer.contains("alice"), "{answer}");
+    }
+    assert!(w.run.is_running());
 }

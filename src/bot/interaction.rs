@@ -111,10 +111,25 @@ pub fn handle(shared: &Shared, d: &Value) {
             _ => reply.message("This bridge answers only in its own Discord server.", true),
         };
     }
-    match d["type"].as_u64() {
-        Some(2) => command(shared, d, &reply),
-        Some(4) => autocomplete(shared, d, &reply),
-        _ => {}
+    let handled = crate::fault::contain(|| {
+        crate::fault::inject(&d.to_string());
+        match d["type"].as_u64() {
+            Some(2) => command(shared, d, &reply),
+            Some(4) => autocomplete(shared, d, &reply),
+            _ => {}
+        }
+    });
+    if let Err(why) = handled {
+        log::error!(
+            "a bug: handling a slash command panicked ({why}); the member was told, the other commands go on. \
+             Please report it with the command"
+        );
+        let sorry = "Something went wrong inside the bridge (a bug, logged). Nothing was done.";
+        // Answer if nothing was sent yet, else fill in the deferred answer.
+        let body = json!({"type": 4, "data": data(sorry, true)});
+        if !reply.post(&body) {
+            reply.edit(sorry);
+        }
     }
 }
 

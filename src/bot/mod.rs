@@ -86,7 +86,12 @@ impl BotJob {
                 .stack_size(256 * 1024)
                 .spawn(move || {
                     for job in jobs {
-                        job(&shared);
+                        // A bug in one job must not take a worker with it.
+                        if let Err(why) = crate::fault::contain(|| job(&shared)) {
+                            log::error!(
+                                "a bug: a command worker's job panicked ({why}); the worker goes on"
+                            );
+                        }
                     }
                 });
             match spawned {
