@@ -26,35 +26,9 @@ fn bot_config(ws: &Workspace, fake: &FakeDiscord) -> std::path::PathBuf {
     ws.config_with_discord(&[("bot_token", &token), ("api_base", &base)], &[BEGINNING])
 }
 
-/// The player numbers of every JOIN line in `messages`, in order.
-fn players(messages: &[Created]) -> Vec<usize> {
-    messages
-        .iter()
-        .flat_map(|m| m.content.lines())
-        .filter_map(|l| {
-            let digits = l.split("**p").nth(1)?.get(..6)?;
-            digits.parse().ok()
-        })
-        .collect()
-}
-
-/// Every line of `0..n` exactly once and in order.
+/// Every JOIN line of `0..n` exactly once and in order.
 fn assert_exactly_once(messages: &[Created], n: usize) {
-    let got = players(messages);
-    let want: Vec<usize> = (0..n).collect();
-    if got != want {
-        let first_bad = got
-            .iter()
-            .zip(&want)
-            .position(|(a, b)| a != b)
-            .unwrap_or(got.len().min(n));
-        panic!(
-            "{} lines delivered, {n} expected; first difference at index {first_bad}: got {:?}, want {:?}",
-            got.len(),
-            got.get(first_bad..(first_bad + 5).min(got.len())),
-            want.get(first_bad..(first_bad + 5).min(n))
-        );
-    }
+    support::discord::assert_joins(messages, 0..n);
 }
 
 /// What every request of a run must satisfy.
@@ -124,7 +98,9 @@ fn wait_for_lines(fake: &FakeDiscord, dest: &str, n: usize) -> Vec<Created> {
     let deadline = std::time::Instant::now() + LONG;
     loop {
         let messages = fake.messages(dest);
-        if players(&messages).len() >= n || std::time::Instant::now() > deadline {
+        if support::discord::join_numbers(&messages).len() >= n
+            || std::time::Instant::now() > deadline
+        {
             return messages;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -322,7 +298,8 @@ fn webhook_mode_end_to_end() {
         let deadline = std::time::Instant::now() + LONG;
         loop {
             let m = fake.messages(dest);
-            if players(&m).len() >= 3 || std::time::Instant::now() > deadline {
+            if support::discord::join_numbers(&m).len() >= 3 || std::time::Instant::now() > deadline
+            {
                 break m;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -372,7 +349,7 @@ fn a_crash_during_delivery_loses_nothing() {
     let config = bot_config(&ws, &fake);
     let mut run = ws.start(&config);
     let delivered_before = loop {
-        let got = players(&fake.messages(CHANNEL)).len();
+        let got = support::discord::join_numbers(&fake.messages(CHANNEL)).len();
         if got >= 300 {
             break got;
         }
@@ -381,7 +358,7 @@ fn a_crash_during_delivery_loses_nothing() {
     run.kill9();
     let run = ws.start(&config);
     let unique_of = |m: &[Created]| {
-        players(m)
+        support::discord::join_numbers(m)
             .into_iter()
             .collect::<std::collections::BTreeSet<usize>>()
     };
@@ -393,7 +370,7 @@ fn a_crash_during_delivery_loses_nothing() {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let got = players(&messages);
+    let got = support::discord::join_numbers(&messages);
     let unique = unique_of(&messages);
     assert_eq!(unique.len(), 1500, "every line arrived");
     let duplicates = got.len() - unique.len();

@@ -2767,3 +2767,34 @@ fn respond(request: Request, reply: Reply) {
     // business, not a failure of the fake.
     let _ = result;
 }
+
+/// The player numbers of every JOIN line (`support::daemon::join_line`) in
+/// `messages`, in order.
+pub fn join_numbers(messages: &[Created]) -> Vec<usize> {
+    messages
+        .iter()
+        .flat_map(|m| m.content.lines())
+        .filter_map(|l| l.split("**p").nth(1)?.get(..6)?.parse().ok())
+        .collect()
+}
+
+/// Every JOIN line of `want` exactly once and in order across `messages`;
+/// the panic shows where they first differ.
+pub fn assert_joins(messages: &[Created], want: std::ops::Range<usize>) {
+    let got = join_numbers(messages);
+    let want: Vec<usize> = want.collect();
+    if got != want {
+        let first_bad = got
+            .iter()
+            .zip(&want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(want.len()));
+        panic!(
+            "{} lines delivered, {} expected; first difference at index {first_bad}: got {:?}, want {:?}",
+            got.len(),
+            want.len(),
+            got.get(first_bad..(first_bad + 5).min(got.len())),
+            want.get(first_bad..(first_bad + 5).min(want.len()))
+        );
+    }
+}
