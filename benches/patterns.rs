@@ -97,7 +97,7 @@ fn rate(lines: usize, secs: f64) -> f64 {
 fn main() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("patterns");
     let patterns = load_dirs(&[dir]).unwrap_or_else(|e| panic!("shipped patterns: {e}"));
-    let set = PatternSet::new(&patterns, |_| true);
+    let set = PatternSet::new(&patterns, |_| true).expect("the shipped patterns make a set");
     let lines = generate();
     let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
     println!(

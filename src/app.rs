@@ -77,11 +77,24 @@ impl fmt::Display for Error {
 /// Loads the patterns and builds one set per server, in config order.
 pub fn pattern_sets(config: &Config) -> Result<Vec<PatternSet>, Error> {
     let patterns = patterns::load::load_dirs(&config.patterns_dirs).map_err(Error::Config)?;
-    Ok(config
+    config
         .servers
         .iter()
-        .map(|s| PatternSet::new(&patterns, |k| s.wants(k)))
-        .collect())
+        .map(|s| {
+            PatternSet::new(&patterns, |k| s.wants(k)).map_err(|e| {
+                let dirs: Vec<String> = config
+                    .patterns_dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect();
+                Error::Setup(format!(
+                    "server {} (patterns from {}): {e}",
+                    s.id,
+                    dirs.join(", ")
+                ))
+            })
+        })
+        .collect()
 }
 
 /// Everything [`run`] needs checked before any thread starts; also what

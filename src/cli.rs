@@ -306,7 +306,8 @@ fn replay(
         (true, None) => vec![PathBuf::from("./patterns")],
     };
     let patterns = load_dirs(&dirs).map_err(Error::Config)?;
-    let set = PatternSet::new(&patterns, |k| chosen.is_none_or(|s| s.wants(k)));
+    let set =
+        PatternSet::new(&patterns, |k| chosen.is_none_or(|s| s.wants(k))).map_err(Error::Setup)?;
     let (id, name): (Arc<str>, String) = match chosen {
         Some(s) => (s.id.clone(), s.name.clone()),
         None => (Arc::from("default"), "Factorio".to_owned()),

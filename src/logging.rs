@@ -43,12 +43,31 @@ pub fn init() {
                 out,
                 "{ts} {:<5} [{thread}] {}",
                 record.level(),
-                record.args()
+                printable(&record.args().to_string())
             )
         }
     });
     // A second init (tests) keeps the first logger.
     let _ = builder.try_init();
+}
+
+/// A message safe for a terminal and a journal: messages quote text from
+/// players, mods and the network, whose control characters (terminal
+/// escapes, NUL) are shown escaped (`\u{1b}`), and a line break is
+/// indented, so no text can pass for a record of its own.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\n    "),
+            c if c.is_control() => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The server a per-server thread works for: `tail/prod`, and `tail/prod#1`
@@ -97,6 +116,19 @@ mod tests {
         assert_eq!(server_of("tail/prod"), Some("prod"));
         assert_eq!(server_of("tail/prod#1"), Some("prod"));
         assert_eq!(server_of("discord"), None);
+    }
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert!(matches!(
+            printable("plain é"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(printable("x\u{1b}[2Jy\0z"), "x\\u{1b}[2Jy\\u{0}z");
+        assert_eq!(
+            printable("one\n2026-11-27T00:00:00.000Z ERROR forged"),
+            "one\n    2026-11-27T00:00:00.000Z ERROR forged"
+        );
     }
 
     #[test]

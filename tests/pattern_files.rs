@@ -146,7 +146,7 @@ fn lowest_priority_wins_then_file_then_position() {
     };
     // a2 and b1 tie on priority 5; a.yml sorts first.
     assert_eq!(
-        winner(&PatternSet::new(&patterns, |_| true)),
+        winner(&PatternSet::new(&patterns, |_| true).expect("a set")),
         Some("a2".into())
     );
     // Without a2, b1 comes before b2 in its file.
@@ -156,14 +156,14 @@ fn lowest_priority_wins_then_file_then_position() {
         .cloned()
         .collect();
     assert_eq!(
-        winner(&PatternSet::new(&without_a2, |_| true)),
+        winner(&PatternSet::new(&without_a2, |_| true).expect("a set")),
         Some("b1".into())
     );
 }
 
 #[test]
 fn disabled_patterns_and_kinds_produce_nothing() {
-    let set = PatternSet::new(&support::shipped_patterns(), |k| k.name() != "join");
+    let set = PatternSet::new(&support::shipped_patterns(), |k| k.name() != "join").expect("a set");
     let mut scratch = set.scratch();
     assert!(
         set.classify("2024-01-01 00:00:00 [JOIN] a joined the game", &mut scratch)
@@ -214,7 +214,7 @@ fn python_factorio_isr_files_load_and_match() {
 "#,
     );
     let patterns = load_dirs(&[dir.path().to_owned()]).expect("python file loads");
-    let set = PatternSet::new(&patterns, |_| true);
+    let set = PatternSet::new(&patterns, |_| true).expect("a set");
     let render = |line: &str| {
         let mut scratch = set.scratch();
         set.classify(line, &mut scratch)

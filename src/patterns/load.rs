@@ -643,7 +643,7 @@ mod tests {
             .map(Arc::new)
             .collect();
         assert_eq!(ps[0].regex(), "cost \\$(?P<n>[0-9]+)$");
-        let set = crate::patterns::PatternSet::new(&ps, |_| true);
+        let set = crate::patterns::PatternSet::new(&ps, |_| true).expect("a pattern set");
         let mut scratch = set.scratch();
         let rendered = set
             .classify("cost $5", &mut scratch)

@@ -253,24 +253,27 @@ impl Match<'_> {
 
 impl PatternSet {
     /// Builds the set from every enabled pattern whose kind `wanted` accepts.
-    pub fn new(patterns: &[Arc<Pattern>], wanted: impl Fn(Kind) -> bool) -> Self {
+    /// Fails when the patterns, each within the regex engine's size limit,
+    /// are too many or too large together (thousands of patterns): the
+    /// error says how many and what to do.
+    pub fn new(patterns: &[Arc<Pattern>], wanted: impl Fn(Kind) -> bool) -> Result<Self, String> {
         let mut chosen: Vec<Arc<Pattern>> = patterns
             .iter()
             .filter(|p| p.enabled && wanted(p.kind))
             .cloned()
             .collect();
         chosen.sort_by_key(|p| p.rank());
-        // Each regex already compiled on its own at load time, and the set's
-        // size limit is the sum of theirs, so this cannot fail in practice;
-        // if it ever does, matching nothing is safer than aborting.
-        let set = RegexSet::new(chosen.iter().map(|p| p.regex.as_str())).unwrap_or_else(|e| {
-            log::error!("pattern set could not be built, no events will match: {e}");
-            RegexSet::empty()
-        });
-        Self {
+        let set = RegexSet::new(chosen.iter().map(|p| p.regex.as_str())).map_err(|e| {
+            format!(
+                "the {} patterns cannot be matched together: {e} (remove patterns that are not needed, switch off \
+                 event kinds with `events:` or `enabled: false`, or simplify the largest regexes)",
+                chosen.len()
+            )
+        })?;
+        Ok(Self {
             set,
             patterns: chosen,
-        }
+        })
     }
 
     pub fn patterns(&self) -> &[Arc<Pattern>] {
@@ -376,7 +379,7 @@ mod tests {
             .into_iter()
             .map(Arc::new)
             .collect();
-        PatternSet::new(&patterns, |_| true)
+        PatternSet::new(&patterns, |_| true).expect("a pattern set")
     }
 
     /// Pattern name and rendered message, `None` for no event; malformed

@@ -28,7 +28,7 @@ pub fn shipped_patterns() -> Vec<Arc<Pattern>> {
 
 /// The shipped patterns with every kind switched on.
 pub fn shipped_set() -> PatternSet {
-    PatternSet::new(&shipped_patterns(), |_| true)
+    PatternSet::new(&shipped_patterns(), |_| true).expect("the shipped patterns make a set")
 }
 
 /// What the engine makes of one line: kind name and captured fields.

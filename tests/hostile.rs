@@ -1,0 +1,237 @@
+//! Hostile input: a corpus of bad inputs, each with the clear outcome it
+//! must have. Config and pattern files are refused with the file and what
+//! to do (never a hang, a crash or a config that silently matches
+//! nothing); log lines crafted to ping, break markdown, inject terminal
+//! escapes or carry NUL bytes and invalid UTF-8 reach Discord escaped and
+//! the admin's terminal harmless. Other parts of the corpus live with their
+//! subject: 10 MB lines (tests/follow.rs), Lua and console injection from
+//! Discord (tests/bot.rs `injection_attempts_reach_rcon_harmless`), RCON
+//! replies with lying lengths (src/rcon.rs, tests/fake_rcon.rs), malformed
+//! mod JSON (tests/factorio_mod.rs).
+
+mod support;
+
+use std::path::Path;
+use std::process::Output;
+
+/// Runs the daemon in `dir` with `args`.
+fn run(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = support::command(dir).args(args).output().expect("runs");
+    (
+        status.code(),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+/// A config file that YAML itself makes hostile is refused at once (exit
+/// 2) with the file and the reason.
+#[test]
+fn hostile_config_files_are_refused_with_the_file_and_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut bomb = String::from("a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n");
+    for (name, prev) in ["b", "c", "d", "e", "f", "g", "h", "i"]
+        .iter()
+        .zip(["a", "b", "c", "d", "e", "f", "g", "h"])
+    {
+        let refs = vec![format!("*{prev}"); 9].join(",");
+        bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
+    }
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        // A billion laughs: 9^9 strings if expanded.
+        (
+            "bomb.yml",
+            bomb.into_bytes(),
+            "bomb.yml: invalid YAML: repetition limit exceeded",
+        ),
+        (
+            "deep.yml",
+            "[".repeat(100_000).into_bytes(),
+            "deep.yml:1: invalid YAML: recursion limit exceeded",
+        ),
+        (
+            "latin1.yml",
+            b"servers:\n  a:\n    log_path: /x\xff\n".to_vec(),
+            "latin1.yml: cannot read the config file: stream did not contain valid UTF-8",
+        ),
+        (
+            "tabs.yml",
+            b"servers:\n\ta:\n\t\tlog_path: /x\n".to_vec(),
+            "tabs.yml",
+        ),
+    ];
+    for (name, bytes, want) in cases {
+        std::fs::write(dir.path().join(name), bytes).expect("write");
+        let (code, _, stderr) = run(dir.path(), &["--config", name, "check-config"]);
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(want), "{name}: {stderr}");
+    }
+}
+
+/// A config whose patterns live in `pats/` of `dir`.
+fn with_patterns(dir: &Path, patterns: &str) {
+    std::fs::create_dir_all(dir.join("pats")).expect("pats");
+    std::fs::write(dir.join("pats/hostile.yml"), patterns).expect("patterns");
+    std::fs::write(
+        dir.join("c.yml"),
+        "discord:\n  event_channel_id: \"1100000000000000001\"\npatterns_dir: ./pats\nstate_dir: ./state\n\
+         servers:\n  a:\n    log_path: ./a.log\n",
+    )
+    .expect("config");
+}
+
+/// One pattern entry of a pattern file.
+fn pattern(name: &str, regex: &str) -> String {
+    format!("  - name: {name}\n    kind: chat\n    regex: '{regex}'\n    template: 'x'\n")
+}
+
+/// A regex too large for the engine is refused naming its file, line and
+/// pattern; thousands of patterns that are fine one by one but too many
+/// together are refused by check-config and at start, instead of a daemon
+/// that matches nothing.
+#[test]
+fn hostile_pattern_files_are_refused_before_the_daemon_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    with_patterns(
+        dir.path(),
+        &format!("patterns:\n{}", pattern("huge", "a{1000}{1000}")),
+    );
+    let (code, _, stderr) = run(dir.path(), &["--config", "c.yml", "check-config"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("pats/hostile.yml:") && stderr.contains("pattern `huge`: invalid regex"),
+        "{stderr}"
+    );
+
+    let mut many = String::from("patterns:\n");
+    for i in 0..3000 {
+        many.push_str(&pattern(
+            &format!("p{i}"),
+            &format!(r"^\[CHAT\] (?P<player>\S+): hello{i} (?P<message>.*)$"),
+        ));
+    }
+    with_patterns(dir.path(), &many);
+    for args in [
+        &["--config", "c.yml", "check-config"][..],
+        &["--config", "c.yml"],
+    ] {
+        let (code, _, stderr) = run(dir.path(), args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(
+                "server a (patterns from ./pats): the 3000 patterns cannot be matched together"
+            ),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// A regex that backtracking engines take exponential time on runs in
+/// linear time here: a 100,000-character line that almost matches
+/// `(a+)+$` is answered (no hang; the suite's timeout is the bound).
+#[test]
+fn catastrophic_looking_regexes_run_in_linear_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    with_patterns(
+        dir.path(),
+        &format!("patterns:\n{}", pattern("evil", r"^(?P<message>(a+)+)$")),
+    );
+    let line = format!("{}b\n{}\n", "a".repeat(100_000), "a".repeat(10));
+    std::fs::write(dir.path().join("a.log"), line).expect("log");
+    let (code, stdout, stderr) = run(dir.path(), &["--config", "c.yml", "replay", "a.log"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "only the short line matches: {stdout}"
+    );
+}
+
+/// Chat crafted against Discord and against the admin's terminal: the
+/// message Discord gets pings no one (`@everyone` broken by a zero-width
+/// space, mentions escaped), breaks no markdown, and carries no control
+/// characters; the daemon's own log shows them escaped.
+#[test]
+fn crafted_chat_reaches_discord_escaped_and_the_terminal_harmless() {
+    let repo = support::root();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("hostile.log");
+    let lines: [&[u8]; 5] = [
+        b"2024-04-09 07:00:00 [CHAT] bob: @everyone @here <@123> <@&456> <#789> @\xe2\x80\x8beveryone\n",
+        b"2024-04-09 07:00:00 [CHAT] bob: ```\n",
+        b"2024-04-09 07:00:00 [CHAT] bob: ||x|| ~~y~~ **z** [link](https://evil.example) # h\n",
+        b"2024-04-09 07:00:00 [CHAT] bob: red \x1b[31mtext\x1b[0m \x1b]0;title\x07 nul\x00 done\n",
+        b"2024-04-09 07:00:00 [CHAT] bob: caf\xe9 \xff\xfe\n",
+    ];
+    std::fs::write(&log, lines.concat()).expect("log");
+    std::fs::write(
+        dir.path().join("mod.log"),
+        "[ISR] {\"event\":\"player_died\",\"player\":\"x\u{1b}[2J\", }\n",
+    )
+    .expect("log");
+    let (code, stdout, stderr) = run(
+        &repo,
+        &[
+            "--config",
+            "config/example.yml",
+            "replay",
+            &log.display().to_string(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let contents: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            v["content"].as_str().expect("content").to_owned()
+        })
+        .collect();
+    assert_eq!(contents.len(), 5, "{stdout}");
+    let pings = &contents[0];
+    // `\<@123>` shows the text, a bare `<@123>` is a mention.
+    let unescaped = |needle: &str| {
+        pings
+            .match_indices(needle)
+            .any(|(i, _)| !pings[..i].ends_with('\\'))
+    };
+    for ping in ["@everyone", "@here", "<@123>", "<@&456>", "<#789>"] {
+        assert!(!unescaped(ping), "{ping} survives: {pings}");
+    }
+    assert!(contents[1].contains("\\`\\`\\`"), "{}", contents[1]);
+    assert!(
+        contents[2].contains("\\|\\|x\\|\\|") && contents[2].contains("\\[link\\]"),
+        "{}",
+        contents[2]
+    );
+    for c in &contents {
+        assert!(
+            !c.chars().any(char::is_control),
+            "a control character: {c:?}"
+        );
+    }
+    assert!(contents[4].contains("caf\u{fffd}"), "{}", contents[4]);
+
+    let (code, _, stderr) = run(
+        &repo,
+        &[
+            "--config",
+            "config/example.yml",
+            "replay",
+            &dir.path().join("mod.log").display().to_string(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("line skipped, its JSON is malformed"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "a raw escape reached the terminal: {stderr:?}"
+    );
+    assert!(stderr.contains("\\u{1b}[2J"), "{stderr}");
+}
