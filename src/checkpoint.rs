@@ -297,6 +297,17 @@ impl StateDir {
     }
 }
 
+/// A small JSON state file (`defaults.json`, `live-messages.json`): a
+/// missing, unreadable or corrupt one is the empty value, whose only cost
+/// is something done again (a member's `connect`, a status message posted
+/// anew).
+pub fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
+    fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
 /// Write to a temp file, fsync it, rename it over `path`, fsync the
 /// directory: readers and crashes see the old content or the new.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {

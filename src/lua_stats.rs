@@ -73,14 +73,7 @@ pub fn parse(text: &str) -> Result<LuaSample, String> {
             })
         })
         .ok_or_else(|| shorten(text))?;
-    // `table_to_json` writes an empty Lua table as `{}`, never `[]`.
-    let players = match v.get("players") {
-        Some(serde_json::Value::Array(names)) => names
-            .iter()
-            .filter_map(|n| n.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    };
+    let players = names(v.get("players"));
     let mut evolution: Vec<(String, f64)> = match v.get("evolution") {
         Some(serde_json::Value::Object(surfaces)) => surfaces
             .iter()
@@ -104,13 +97,7 @@ pub fn parse(text: &str) -> Result<LuaSample, String> {
                 .clamp(0.0, 1.0),
         })
     });
-    let queue = match v.get("queue") {
-        Some(serde_json::Value::Array(names)) => names
-            .iter()
-            .filter_map(|n| n.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    };
+    let queue = names(v.get("queue"));
     Ok(LuaSample {
         tick,
         players,
@@ -118,6 +105,18 @@ pub fn parse(text: &str) -> Result<LuaSample, String> {
         research,
         queue,
     })
+}
+
+/// The strings of a JSON array; `table_to_json` writes an empty Lua table
+/// as `{}`, never `[]`, so anything else is no names.
+fn names(value: Option<&serde_json::Value>) -> Vec<String> {
+    match value {
+        Some(serde_json::Value::Array(names)) => names
+            .iter()
+            .filter_map(|n| n.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The start of an unexpected answer, for a log line.

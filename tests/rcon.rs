@@ -107,17 +107,22 @@ fn ask(requests: &crossbeam_channel::Sender<Request>, command: &str) -> Result<S
     rx.recv_timeout(Duration::from_secs(30)).expect("an answer")
 }
 
-/// The RCON thread serves two callers in order over one connection, and
-/// after the server restarts it reconnects by itself.
-#[test]
-fn the_rcon_thread_serves_in_order_and_reconnects() {
-    let fake = FakeRcon::start(PASSWORD);
+/// An RCON thread (`serve`) on `fake`, and the handles to talk to it.
+struct Served {
+    req_tx: crossbeam_channel::Sender<Request>,
+    /// Dropping it stops the thread.
+    stop_tx: crossbeam_channel::Sender<()>,
+    health: std::sync::Arc<factorio_isr::health::Health>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+fn served(fake: &FakeRcon, timeout: Duration, hung_after: Duration) -> Served {
     let target = Target {
         server: std::sync::Arc::from("test"),
         addr: fake.addr().to_string(),
         password: Secret::new(PASSWORD),
-        timeout: Duration::from_secs(5),
-        hung_after: Duration::from_secs(120),
+        timeout,
+        hung_after,
     };
     let (req_tx, req_rx) = unbounded();
     let (stop_tx, stop_rx) = bounded::<()>(0);
@@ -127,6 +132,25 @@ fn the_rcon_thread_serves_in_order_and_reconnects() {
         let health = health.clone();
         std::thread::spawn(move || serve(&target, &req_rx, &stop_rx, &health, slot))
     };
+    Served {
+        req_tx,
+        stop_tx,
+        health,
+        thread,
+    }
+}
+
+/// The RCON thread serves two callers in order over one connection, and
+/// after the server restarts it reconnects by itself.
+#[test]
+fn the_rcon_thread_serves_in_order_and_reconnects() {
+    let fake = FakeRcon::start(PASSWORD);
+    let Served {
+        req_tx,
+        stop_tx,
+        health,
+        thread,
+    } = served(&fake, Duration::from_secs(5), Duration::from_secs(120));
     let callers: Vec<_> = (0..2)
         .map(|c| {
             let tx = req_tx.clone();
@@ -183,21 +207,12 @@ fn the_rcon_thread_serves_in_order_and_reconnects() {
 #[test]
 fn a_silent_server_is_reconnected_after_hung_after() {
     let fake = FakeRcon::start(PASSWORD);
-    let target = Target {
-        server: std::sync::Arc::from("test"),
-        addr: fake.addr().to_string(),
-        password: Secret::new(PASSWORD),
-        timeout: Duration::from_millis(500),
-        hung_after: Duration::from_secs(2),
-    };
-    let (req_tx, req_rx) = unbounded();
-    let (stop_tx, stop_rx) = bounded::<()>(0);
-    let health = std::sync::Arc::new(factorio_isr::health::Health::new());
-    let slot = health.add_rcon("s".into());
-    let thread = {
-        let health = health.clone();
-        std::thread::spawn(move || serve(&target, &req_rx, &stop_rx, &health, slot))
-    };
+    let Served {
+        req_tx,
+        stop_tx,
+        health,
+        thread,
+    } = served(&fake, Duration::from_millis(500), Duration::from_secs(2));
     assert!(ask(&req_tx, "/time").is_ok());
     fake.stall_all(true);
     // A save-length silence: timeouts, same connection.

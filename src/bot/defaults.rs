@@ -18,10 +18,7 @@ impl Defaults {
     /// empty map (the worst case is a member running `connect` again).
     pub fn load(state_dir: &Path) -> Self {
         let path = state_dir.join("defaults.json");
-        let map = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
+        let map = crate::checkpoint::read_json_or_default(&path);
         Self {
             path,
             map: Mutex::new(map),

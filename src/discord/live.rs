@@ -31,10 +31,7 @@ impl LiveIds {
     /// Loads `state_dir/live-messages.json`; missing or unreadable is empty.
     pub fn load(state_dir: &Path) -> Self {
         let path = state_dir.join("live-messages.json");
-        let map = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
+        let map = crate::checkpoint::read_json_or_default(&path);
         Self {
             path,
             map,
