@@ -486,11 +486,14 @@ fn packing_floor<'a>(lines: impl Iterator<Item = &'a str>) -> usize {
 
 /// Burst: `lines` chat lines appended in one write while the fake enforces
 /// Discord's 5 messages per 5 s per channel.
-fn burst(binary: &Path, lines: usize) -> Vec<Row> {
+/// `settled` is told once the burst's first read has passed.
+fn burst(binary: &Path, lines: usize, settled: mpsc::Sender<()>) -> Vec<Row> {
     let bench = Bench::start(binary, 1, "auto", Fakes::start());
     let text = chat_lines(0..lines, 0xb0b5_7000);
     let start = Instant::now();
     append(&bench.ws.log(), &text);
+    thread::sleep(Duration::from_secs(1));
+    drop(settled);
     let dest = format!("channel:{}", chat_channel(0));
     // Done when every line has arrived, or when nothing has for a while
     // (the fake lets a message through every second).
@@ -558,11 +561,18 @@ fn rss_row(name: &str, rss: u64, hwm: u64, budget: u64) -> Row {
 
 /// `servers` servers idle for `secs`: memory at the end, and the CPU time
 /// all threads used meanwhile.
-fn idle(binary: &Path, servers: usize, secs: u64) -> (u64, u64, Duration) {
+/// `settled` is told once the daemon is up.
+fn idle(
+    binary: &Path,
+    servers: usize,
+    secs: u64,
+    settled: mpsc::Sender<()>,
+) -> (u64, u64, Duration) {
     let bench = Bench::start(binary, servers, "auto", Fakes::start());
     assert!(bench.fakes.game.connections() >= servers);
     // The first stats poll and command registration are start-up, not idle.
     thread::sleep(Duration::from_secs(2));
+    drop(settled);
     let before = bench.run.cpu_ns();
     thread::sleep(Duration::from_secs(secs));
     let cpu = Duration::from_nanos(bench.run.cpu_ns() - before);
@@ -686,26 +696,26 @@ fn main() -> ExitCode {
 
     // The background phases mostly wait (on the clock, or on the fake's
     // rate limit); they start first so the run takes as long as the burst.
-    let (started_tx, started_rx) = mpsc::channel::<()>();
+    // Each background phase drops its sender once its daemon is up (and
+    // the burst's first read is done), so the timed phases below do not
+    // share the CPU with a start-up.
+    let (settled, all_settled) = mpsc::channel::<()>();
     let spawn_idle = |servers: usize| {
         let binary = binary.clone();
-        let started = started_tx.clone();
+        let settled = settled.clone();
         background(&format!("idle-{servers}"), move || {
-            let _ = started.send(());
-            idle(&binary, servers, idle_secs)
+            idle(&binary, servers, idle_secs, settled)
         })
     };
     let idle_one = spawn_idle(1);
     let idle_twenty = spawn_idle(20);
     let burst_run = {
         let binary = binary.clone();
-        background("burst", move || burst(&binary, burst_lines))
+        let settled = settled.clone();
+        background("burst", move || burst(&binary, burst_lines, settled))
     };
-    drop(started_tx);
-    while started_rx.recv().is_ok() {}
-    // Let the background daemons start and the burst's first read pass,
-    // so they do not share the CPU with the timed phases.
-    thread::sleep(Duration::from_secs(3));
+    drop(settled);
+    while all_settled.recv().is_ok() {}
 
     rows.push(start_up(&binary));
     rows.push(throughput());
