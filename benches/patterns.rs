@@ -6,99 +6,25 @@
 //! plus building the event (captures copied, template rendered and escaped),
 //! best and median of several rounds. Method and results: docs/PERFORMANCE.md.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use factorio_isr::event::Position;
-use factorio_isr::patterns::PatternSet;
-use factorio_isr::patterns::load::load_dirs;
 
 const LINES: usize = 1_000_000;
 const ROUNDS: usize = 5;
 
-#[path = "../tests/support/rng.rs"]
-mod rng;
-use rng::Rng;
-
-impl Rng {
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
-
-const NAMES: &[&str] = &[
-    "bardella",
-    "j.doe-2",
-    "Player_123",
-    "Alice",
-    "some-player",
-    "日本語",
-    "x",
-];
-const CHAT: &[&str] = &[
-    "lol",
-    "anyone building a mall?",
-    "time: 12:30, ok?",
-    "look at [gps=12,-4,nauvis] and [item=iron-plate]",
-    "",
-    "@everyone the base is on fire **help**",
-    "a somewhat longer chat message about trains, signals, chain signals and deadlocks at the main bus",
-];
-
-/// The mix of a busy server's console log: mostly chat and stdout noise.
-fn generate() -> Vec<String> {
-    let mut rng = Rng(0x5eed_1234_abcd_ef01);
-    let mut lines = Vec::with_capacity(LINES);
-    for i in 0..LINES {
-        let ts = format!(
-            "2024-04-09 {:02}:{:02}:{:02}",
-            (i / 3600) % 24,
-            (i / 60) % 60,
-            i % 60
-        );
-        let name = rng.pick(NAMES);
-        let line = match rng.next() % 100 {
-            0..=39 => format!("{ts} [CHAT] {name}: {}", rng.pick(CHAT)),
-            40..=44 => format!("{ts} [CHAT] <server>: {}", rng.pick(CHAT)),
-            45..=49 => format!("{ts} [JOIN] {name} joined the game"),
-            50..=54 => format!("{ts} [LEAVE] {name} left the game"),
-            55..=56 => format!("{ts} [SHOUT] {name} (shout): {}", rng.pick(CHAT)),
-            57 => format!("{ts} [KICK] {name} was kicked by <server>. Reason: unspecified."),
-            58 => format!("{ts} [COMMAND] {name} (command): game.print(1)"),
-            59..=62 => format!("{ts} {name} was killed by a small biter."),
-            63..=65 => format!("[RESEARCH] Finished researching Automation {}.", i % 7),
-            66 => format!("{name} launched a rocket!"),
-            67 => format!("{ts} [CHAT] <server>: [Discord] alice: relayed"),
-            68..=84 => format!(
-                "{:>8}.{:03} Info ServerMultiplayerManager.cpp:943: updateTick({i}) received stateChanged peerID(1)",
-                i / 60,
-                i % 1000
-            ),
-            85..=92 => format!(
-                "{:>8}.{:03} Info AppManager.cpp:287: Saving to _autosave{} (blocking).",
-                i / 60,
-                i % 1000,
-                i % 9
-            ),
-            _ => format!(
-                "{ts} Cannot execute command. Error: [string \"blah\"]:1: syntax error near <eof>"
-            ),
-        };
-        lines.push(line);
-    }
-    lines
-}
+#[path = "../tests/support/mod.rs"]
+#[allow(unused_imports)]
+mod support;
 
 fn rate(lines: usize, secs: f64) -> f64 {
     lines as f64 / secs
 }
 
 fn main() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("patterns");
-    let patterns = load_dirs(&[dir]).unwrap_or_else(|e| panic!("shipped patterns: {e}"));
-    let set = PatternSet::new(&patterns, |_| true).expect("the shipped patterns make a set");
-    let lines = generate();
+    let set = support::shipped_set();
+    let lines = support::lines::console_mix(LINES);
     let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
     println!(
         "pattern throughput: {} lines ({:.1} MiB), {} patterns, {ROUNDS} rounds, 1 thread",

@@ -31,6 +31,10 @@ pub const SAFETY_CHECK: Duration = Duration::from_secs(5);
 /// How long shutdown waits for delivery to acknowledge what was sent.
 pub const ACK_GRACE: Duration = Duration::from_millis(1500);
 
+/// Entries an emptied [`Tracker`] keeps room for; a burst grows it to one
+/// per line read ahead of delivery.
+const INFLIGHT_KEEP: usize = 64;
+
 /// Order of lines and events not yet covered by the checkpoint.
 #[derive(Debug, Default)]
 pub struct Tracker {
@@ -84,6 +88,10 @@ impl Tracker {
             if let Some(e) = self.inflight.pop_front() {
                 self.committed = Some(e.cursor);
             }
+        }
+        // All delivered: give back what a burst grew the queue to.
+        if self.inflight.is_empty() {
+            self.inflight.shrink_to(INFLIGHT_KEEP);
         }
     }
 
@@ -451,5 +459,22 @@ mod tests {
         assert_eq!(t.pending(), 0);
         t.ack(99);
         assert_eq!(t.committed(), Some(at(50)));
+    }
+
+    /// Once a burst is delivered the tracker gives back its room.
+    #[test]
+    fn an_emptied_tracker_gives_back_its_burst_capacity() {
+        let mut t = Tracker::default();
+        let seqs: Vec<u64> = (0..5000).map(|i| t.event(at(i))).collect();
+        assert!(t.inflight.capacity() >= 5000);
+        for seq in seqs {
+            t.ack(seq);
+        }
+        assert_eq!(t.committed(), Some(at(4999)));
+        assert!(
+            t.inflight.capacity() <= INFLIGHT_KEEP,
+            "{}",
+            t.inflight.capacity()
+        );
     }
 }

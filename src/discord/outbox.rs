@@ -18,6 +18,10 @@ use crate::route::Destination;
 /// Backoff after failures: 1 s doubling to at most 30 s, with jitter.
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Slots a drained queue keeps. A burst grows the queue to thousands of
+/// events (hundreds of KiB); without giving that back, the daemon would stay
+/// at its burst size for the rest of its life.
+const QUEUE_KEEP: usize = 64;
 
 /// A message being delivered: its events and its text, in parts.
 #[derive(Debug)]
@@ -145,6 +149,9 @@ impl Outbox {
                 key = mix(key, next.id);
                 positions.push(next.position);
             }
+        }
+        if self.queue.is_empty() {
+            self.queue.shrink_to(QUEUE_KEEP);
         }
         let parts = split_message(&content, MAX_CONTENT);
         Some(Batch {
@@ -286,6 +293,23 @@ mod tests {
             o.current().map(|m| m.content.to_owned()).as_deref(),
             Some("newest")
         );
+    }
+
+    /// A burst's backlog is given back once it has been sent: a daemon
+    /// does not stay at its burst size.
+    #[test]
+    fn a_drained_queue_gives_back_its_burst_capacity() {
+        let mut o = outbox();
+        for i in 0..5000 {
+            o.push(event(i, "a burst line"), None);
+        }
+        assert!(o.queue.capacity() >= 5000);
+        let mut done = 0;
+        while o.current().is_some() {
+            done += o.delivered().len();
+        }
+        assert_eq!(done, 5000);
+        assert!(o.queue.capacity() <= QUEUE_KEEP, "{}", o.queue.capacity());
     }
 
     /// An event with an embed (a stats report) travels alone: chat before

@@ -1,12 +1,13 @@
-//! The real daemon in a temp dir, for the follower and restart tests
-//! (`tests/follow.rs`, `tests/restart.rs`).
+//! The real daemon in a temp dir, for the end-to-end tests
+//! (`tests/follow.rs`, `tests/restart.rs`, ...) and the benchmark runner
+//! (`benches/budgets.rs`).
 //!
-//! [`Workspace`] is a temp dir holding a config, a log file and a state dir.
-//! [`Run`] is one daemon process started on it with [`super::command`] (clean
-//! environment, coverage variables kept): its stdout arrives as parsed
+//! [`Workspace`] is a temp dir holding a config, log files and a state dir.
+//! [`Run`] is one daemon process started on it with [`super::command_of`]
+//! (clean environment, coverage variables kept): its stdout arrives as parsed
 //! [`Message`]s on a channel, its stderr is kept for assertions and for the
-//! text of a failing test. The daemon runs in dry-run mode (no token), so
-//! every message it would post is one JSON line on stdout.
+//! text of a failing test. Without a token in its config the daemon runs in
+//! dry-run mode, so every message it would post is one JSON line on stdout.
 //!
 //! The payload is numbered JOIN lines ([`join_line`]): player `n` is
 //! `p` followed by six digits, so order and exactly-once can be checked and no
@@ -23,7 +24,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Daemon, command, root, signal};
+use super::{Daemon, binary, command_of, root, signal};
 
 /// How long to wait for the next message, an exit or a log line before the
 /// test fails: generous so a loaded CI machine does not fail a test.
@@ -165,11 +166,41 @@ impl Workspace {
         self.write_config(&self.state_dir(), discord, server)
     }
 
+    /// [`Workspace::config_with_discord`] with many servers: each is its
+    /// id and keys; one without `log_path` or `log_paths` follows
+    /// [`Workspace::log_of`] its id.
+    pub fn config_servers(
+        &self,
+        discord: &[(&str, &str)],
+        servers: &[(&str, &[(&str, &str)])],
+    ) -> PathBuf {
+        self.write_servers(&self.state_dir(), discord, servers)
+    }
+
+    /// The followed log of server `id` unless its config says otherwise:
+    /// [`Workspace::log`] for [`SERVER`], `console-<id>.log` for others.
+    pub fn log_of(&self, id: &str) -> PathBuf {
+        if id == SERVER {
+            self.log()
+        } else {
+            self.file(&format!("console-{id}.log"))
+        }
+    }
+
     fn write_config(
         &self,
         state_dir: &Path,
         discord: &[(&str, &str)],
         server: &[(&str, &str)],
+    ) -> PathBuf {
+        self.write_servers(state_dir, discord, &[(SERVER, server)])
+    }
+
+    fn write_servers(
+        &self,
+        state_dir: &Path,
+        discord: &[(&str, &str)],
+        servers: &[(&str, &[(&str, &str)])],
     ) -> PathBuf {
         let mut text = String::from("discord:\n  event_channel_id: \"1100000000000000001\"\n");
         for (key, value) in discord {
@@ -178,18 +209,21 @@ impl Workspace {
         // A free port for /health: tests run side by side.
         text.push_str("health:\n  bind: 127.0.0.1:0\n");
         text.push_str(&format!(
-            "patterns_dir: {}\nstate_dir: {}\nservers:\n  {SERVER}:\n",
+            "patterns_dir: {}\nstate_dir: {}\nservers:\n",
             yaml_path(&root().join("patterns")),
             yaml_path(state_dir),
         ));
-        if !server
-            .iter()
-            .any(|(k, _)| *k == "log_path" || *k == "log_paths")
-        {
-            text.push_str(&format!("    log_path: {}\n", yaml_path(&self.log())));
-        }
-        for (key, value) in server {
-            text.push_str(&format!("    {key}: {value}\n"));
+        for (id, server) in servers {
+            text.push_str(&format!("  {id}:\n"));
+            if !server
+                .iter()
+                .any(|(k, _)| *k == "log_path" || *k == "log_paths")
+            {
+                text.push_str(&format!("    log_path: {}\n", yaml_path(&self.log_of(id))));
+            }
+            for (key, value) in *server {
+                text.push_str(&format!("    {key}: {value}\n"));
+            }
         }
         let path = self.file("config.yml");
         fs::write(&path, text).expect("write config.yml");
@@ -198,18 +232,23 @@ impl Workspace {
 
     /// Starts the daemon on `config`, reading its stdout at once.
     pub fn start(&self, config: &Path) -> Run {
-        Run::spawn(self.path(), config, false)
+        Run::spawn(&binary(), self.path(), config, false, &[])
     }
 
     /// [`Workspace::start`] with extra environment variables (`LOG_LEVEL`).
     pub fn start_with_env(&self, config: &Path, env: &[(&str, &str)]) -> Run {
-        Run::spawn_with_env(self.path(), config, false, env)
+        Run::spawn(&binary(), self.path(), config, false, env)
+    }
+
+    /// [`Workspace::start`] with another build of the daemon.
+    pub fn start_binary(&self, binary: &Path, config: &Path) -> Run {
+        Run::spawn(binary, self.path(), config, false, &[])
     }
 
     /// Starts the daemon on `config` but leaves its stdout unread until
     /// [`Run::read_stdout_now`]: its pipe fills and its writes block.
     pub fn start_unread(&self, config: &Path) -> Run {
-        Run::spawn(self.path(), config, true)
+        Run::spawn(&binary(), self.path(), config, true, &[])
     }
 }
 
@@ -324,12 +363,8 @@ pub struct Run {
 }
 
 impl Run {
-    fn spawn(dir: &Path, config: &Path, unread: bool) -> Self {
-        Self::spawn_with_env(dir, config, unread, &[])
-    }
-
-    fn spawn_with_env(dir: &Path, config: &Path, unread: bool, env: &[(&str, &str)]) -> Self {
-        let mut child = command(dir)
+    fn spawn(binary: &Path, dir: &Path, config: &Path, unread: bool, env: &[(&str, &str)]) -> Self {
+        let mut child = command_of(binary, dir)
             .arg("--config")
             .arg(config)
             .envs(env.iter().copied())
@@ -554,14 +589,31 @@ impl Run {
 
     /// The process's peak resident set size (`VmHWM`), in KiB.
     pub fn vm_hwm_kib(&self) -> u64 {
+        self.vm_kib("VmHWM")
+    }
+
+    /// A size from the process's `/proc/<pid>/status` (`VmRSS`, `VmHWM`),
+    /// in KiB.
+    pub fn vm_kib(&self, field: &str) -> u64 {
         let path = format!("/proc/{}/status", self.pid());
         let status = fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.trim().strip_suffix("kB"))
             .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no VmHWM in {path}:\n{status}"))
+            .unwrap_or_else(|| panic!("no {field} in {path}:\n{status}"))
+    }
+
+    /// CPU time all of the process's threads have used so far: the first
+    /// field of each `/proc/<pid>/task/*/schedstat`, time on a CPU in ns.
+    pub fn cpu_ns(&self) -> u64 {
+        let tasks = format!("/proc/{}/task", self.pid());
+        fs::read_dir(&tasks)
+            .unwrap_or_else(|e| panic!("read {tasks}: {e}"))
+            .filter_map(|t| fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
     }
 
     /// Exit status and the last stderr lines, for a failing test's message.

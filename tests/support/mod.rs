@@ -56,7 +56,13 @@ pub fn binary() -> PathBuf {
 /// developer's own variables cannot change the outcome. Coverage runs
 /// (`cargo llvm-cov`) keep their profile variables so the child is measured.
 pub fn command(dir: &Path) -> Command {
-    let mut cmd = Command::new(binary());
+    command_of(&binary(), dir)
+}
+
+/// [`command`] for another build of the daemon (the benchmark runner's
+/// static musl binary).
+pub fn command_of(binary: &Path, dir: &Path) -> Command {
+    let mut cmd = Command::new(binary);
     cmd.current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -106,6 +112,7 @@ pub fn signal(child: &Child, signal: &str) {
 pub mod daemon;
 pub mod discord;
 pub mod gateway;
+pub mod lines;
 pub mod openapi;
 pub mod prometheus;
 pub mod rcon;

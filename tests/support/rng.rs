@@ -1,5 +1,5 @@
 //! A small deterministic generator (xorshift64) for seeded test and
-//! benchmark data; shared by tests (`support::rng`) and benches (`#[path]`).
+//! benchmark data (`support::rng`, also in benches through `support`).
 
 pub struct Rng(pub u64);
 
@@ -14,5 +14,10 @@ impl Rng {
     /// A number in `0..n`.
     pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n
+    }
+
+    /// One of `items`, which must not be empty.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
     }
 }
