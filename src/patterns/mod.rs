@@ -140,15 +140,31 @@ impl Pattern {
 }
 
 /// The patterns one server uses, ready to classify lines.
+///
+/// The `RegexSet` holds each distinct regex once: a mod's patterns often
+/// share one regex and differ by their JSON conditions (the 17 of
+/// patterns/mod-events.yml do), and every regex in the set costs every line
+/// its share of the scan.
 #[derive(Debug, Clone)]
 pub struct PatternSet {
     set: RegexSet,
+    /// In rank order.
     patterns: Vec<Arc<Pattern>>,
+    /// Per pattern, its regex's index in `set`.
+    regex_of: Vec<usize>,
+    /// Per regex of `set`, the patterns that use it, in rank order.
+    users: Vec<Vec<usize>>,
 }
 
-/// Reusable capture storage, one per thread, so matching allocates nothing.
+/// Reusable storage, one per thread, so matching allocates nothing.
 pub struct Scratch {
+    /// Per regex of the set: its captures on the current line.
     locations: Vec<Option<CaptureLocations>>,
+    /// Per regex of the set: whether it captured on the current line
+    /// (`None`: not tried yet).
+    captured: Vec<Option<bool>>,
+    /// The candidate patterns of the current line, in rank order.
+    candidates: Vec<usize>,
 }
 
 /// A line matched by a pattern; borrows the line and the scratch space.
@@ -263,7 +279,22 @@ impl PatternSet {
             .cloned()
             .collect();
         chosen.sort_by_key(|p| p.rank());
-        let set = RegexSet::new(chosen.iter().map(|p| p.regex.as_str())).map_err(|e| {
+        let mut distinct: Vec<&str> = Vec::new();
+        let mut users: Vec<Vec<usize>> = Vec::new();
+        let mut regex_of = Vec::with_capacity(chosen.len());
+        for (index, p) in chosen.iter().enumerate() {
+            let at = match distinct.iter().position(|r| *r == p.regex.as_str()) {
+                Some(at) => at,
+                None => {
+                    distinct.push(p.regex.as_str());
+                    users.push(Vec::new());
+                    distinct.len() - 1
+                }
+            };
+            users[at].push(index);
+            regex_of.push(at);
+        }
+        let set = RegexSet::new(&distinct).map_err(|e| {
             format!(
                 "the {} patterns cannot be matched together: {e} (remove patterns that are not needed, switch off \
                  event kinds with `events:` or `enabled: false`, or simplify the largest regexes)",
@@ -273,6 +304,8 @@ impl PatternSet {
         Ok(Self {
             set,
             patterns: chosen,
+            regex_of,
+            users,
         })
     }
 
@@ -282,7 +315,9 @@ impl PatternSet {
 
     pub fn scratch(&self) -> Scratch {
         Scratch {
-            locations: vec![None; self.patterns.len()],
+            locations: vec![None; self.users.len()],
+            captured: vec![None; self.users.len()],
+            candidates: Vec::new(),
         }
     }
 
@@ -303,15 +338,32 @@ impl PatternSet {
         // reuses it instead of decoding the same text again.
         let mut decoded: Option<((usize, usize), Map<String, Value>)> = None;
         let mut winner = None;
-        for index in self.set.matches(line).iter() {
+        let mut candidates = std::mem::take(&mut scratch.candidates);
+        candidates.clear();
+        let mut regexes = 0;
+        for at in self.set.matches(line).iter() {
+            candidates.extend_from_slice(&self.users[at]);
+            scratch.captured[at] = None;
+            regexes += 1;
+        }
+        if regexes > 1 {
+            // Patterns of several regexes: back into rank order.
+            candidates.sort_unstable();
+        }
+        let mut failed = None;
+        for &index in &candidates {
             let pattern = &*self.patterns[index];
+            let at = self.regex_of[index];
             let locations =
-                scratch.locations[index].get_or_insert_with(|| pattern.regex.capture_locations());
-            if pattern.regex.captures_read(locations, line).is_none() {
+                scratch.locations[at].get_or_insert_with(|| pattern.regex.capture_locations());
+            // Patterns sharing a regex capture once per line.
+            let captured = *scratch.captured[at]
+                .get_or_insert_with(|| pattern.regex.captures_read(locations, line).is_some());
+            if !captured {
                 continue;
             }
             let Some(spec) = &pattern.json else {
-                winner = Some((index, None));
+                winner = Some((at, index, None));
                 break;
             };
             // An optional group that did not take part: nothing to read.
@@ -319,23 +371,33 @@ impl PatternSet {
                 continue;
             };
             let object = match decoded.take() {
-                Some((at, object)) if at == span => object,
-                _ => serde_json::from_str(&line[span.0..span.1]).map_err(|error| Malformed {
-                    pattern,
-                    line,
-                    error,
-                })?,
+                Some((seen, object)) if seen == span => object,
+                _ => match serde_json::from_str(&line[span.0..span.1]) {
+                    Ok(object) => object,
+                    Err(error) => {
+                        failed = Some((index, error));
+                        break;
+                    }
+                },
             };
             if spec.holds(&object) {
-                winner = Some((index, Some(object)));
+                winner = Some((at, index, Some(object)));
                 break;
             }
             decoded = Some((span, object));
         }
-        let Some((index, object)) = winner else {
+        scratch.candidates = candidates;
+        if let Some((index, error)) = failed {
+            return Err(Malformed {
+                pattern: &self.patterns[index],
+                line,
+                error,
+            });
+        }
+        let Some((at, index, object)) = winner else {
             return Ok(None);
         };
-        let Some(locations) = scratch.locations[index].as_ref() else {
+        let Some(locations) = scratch.locations[at].as_ref() else {
             return Ok(None);
         };
         Ok(Some(Match {
@@ -409,6 +471,57 @@ mod tests {
     template: 'some other M line'
     priority: 50
 "#;
+
+    /// Patterns sharing a regex are one entry of the set, yet the winner
+    /// is still the first in rank order across every regex that matched.
+    #[test]
+    fn shared_regexes_keep_the_rank_order() {
+        let set = set_of(
+            r#"patterns:
+  - name: json-first
+    kind: other
+    regex: '^\[M\] (?P<data>\{.*\})$'
+    json: {group: data, fields: [n], match: {event: first}}
+    template: 'first {n}'
+    priority: 1
+  - name: plain-second
+    kind: other
+    regex: '^\[M\] \{"event":"(?P<event>second|third)"'
+    template: 'plain {event}'
+    priority: 2
+  - name: json-third
+    kind: other
+    regex: '^\[M\] (?P<data>\{.*\})$'
+    json: {group: data, fields: [n], match: {event: third}}
+    template: 'third {n}'
+    priority: 3
+"#,
+        );
+        assert_eq!(set.set.len(), 2, "one entry per distinct regex");
+        let won = |line: &str| outcome(&set, line).map(|m| m.map(|(name, _)| name));
+        assert_eq!(
+            won(r#"[M] {"event":"first","n":1}"#),
+            Ok(Some("json-first".into()))
+        );
+        // Both regexes match; the plain pattern outranks the later user of
+        // the shared regex.
+        assert_eq!(
+            won(r#"[M] {"event":"third","n":3}"#),
+            Ok(Some("plain-second".into()))
+        );
+        assert_eq!(won(r#"[M] {"event":"other","n":4}"#), Ok(None));
+        let mut scratch = set.scratch();
+        for line in [
+            r#"[M] {"event":"first","n":1}"#,
+            "nothing",
+            r#"[M] {"event":"first","n":2}"#,
+        ] {
+            let _ = set.classify(line, &mut scratch);
+        }
+        assert!(
+            matches!(set.classify(r#"[M] {"event":"first","n":5}"#, &mut scratch), Ok(Some(m)) if m.render("S") == "first 5")
+        );
+    }
 
     #[test]
     fn json_keys_are_fields_and_conditions_choose_the_pattern() {
