@@ -235,3 +235,51 @@ fn crafted_chat_reaches_discord_escaped_and_the_terminal_harmless() {
     );
     assert!(stderr.contains("\\u{1b}[2J"), "{stderr}");
 }
+
+/// A gateway payload over the 8 MiB limit is refused without being
+/// buffered whole; the daemon starts a new session (a resume would replay
+/// the same payload), stays within its memory and ends healthy. (Payloads
+/// that are not JSON take the same path; the gateway fuzz target feeds
+/// arbitrary bytes to the payload reader.)
+#[test]
+fn an_oversized_gateway_payload_starts_a_new_session() {
+    use support::daemon::Workspace;
+    use support::discord::{FakeDiscord, TOKEN};
+    use support::gateway::FakeGateway;
+    let fake = FakeDiscord::start();
+    let gateway = FakeGateway::start();
+    gateway.set_heartbeat_interval(std::time::Duration::from_millis(500));
+    fake.set_gateway_url(&gateway.url());
+    let ws = Workspace::new();
+    std::fs::write(ws.log(), "").expect("log");
+    let base = format!("\"{}\"", fake.api_base());
+    let token = format!("\"{TOKEN}\"");
+    let config = ws.config_with_discord(&[("bot_token", &token), ("api_base", &base)], &[]);
+    let mut run = ws.start(&config);
+    let wait = std::time::Duration::from_secs(60);
+    gateway.wait_for_identifies(1, wait);
+    let huge = "x".repeat(9 << 20);
+    gateway.dispatch("MESSAGE_CREATE", serde_json::json!({ "content": huge }));
+    gateway.wait_for_identifies(2, wait);
+    let line = run.wait_stderr("a payload was refused");
+    assert!(
+        line.contains("Message too long") || line.contains("too long"),
+        "{line}"
+    );
+    let peak = run.vm_hwm_kib();
+    assert!(
+        peak < 64 * 1024,
+        "VmHWM {peak} KiB: the payload was buffered"
+    );
+    let base = run.health_base();
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let (status, text) = support::http_get(&format!("{base}/health"));
+        if status == 200 && text.contains("\"status\":\"healthy\"") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status} {text}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(run.stop(), 0);
+}

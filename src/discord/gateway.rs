@@ -53,6 +53,8 @@ const RECONNECT_MIN: Duration = Duration::from_millis(500);
 const RECONNECT_MAX: Duration = Duration::from_secs(60);
 /// Connect, handshake and write timeout.
 const IO_TIMEOUT: Duration = Duration::from_secs(15);
+/// Largest gateway message read (tungstenite's default is 64 MiB).
+pub const MAX_PAYLOAD: usize = 8 << 20;
 
 /// What the bot half hears from the gateway.
 #[derive(Debug, Clone)]
@@ -338,7 +340,8 @@ impl GatewayJob {
                 Ok(Message::Text(text)) => {
                     let payload: Value = match serde_json::from_str(text.as_str()) {
                         Ok(v) => v,
-                        Err(e) => break End::Resume(format!("undecodable payload ({e})")),
+                        // Resuming would replay it: a new session skips it.
+                        Err(e) => break End::Identify(format!("undecodable payload ({e})")),
                     };
                     let was_ready = ready;
                     if payload["op"] == 0
@@ -371,6 +374,11 @@ impl GatewayJob {
                     ) => {}
                 Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                     break End::Resume("the connection closed".to_owned());
+                }
+                // Too large to read: resuming would replay it, so a new
+                // session skips it (what it held is lost, the rest is not).
+                Err(e @ tungstenite::Error::Capacity(_)) => {
+                    break End::Identify(format!("a payload was refused ({e})"));
                 }
                 Err(e) => break End::Resume(format!("the connection broke ({e})")),
             }
@@ -654,7 +662,14 @@ fn connect(
     };
     let base = url.split('?').next().unwrap_or(url).trim_end_matches('/');
     let request = format!("{base}/?v=10&encoding=json");
-    let (ws, _) = tungstenite::client(request.as_str(), stream).map_err(|e| match e {
+    // Discord's largest dispatch for our intents (GUILD_CREATE of a large
+    // server) stays well under this; a bigger payload is refused while
+    // reading instead of being buffered whole, and the session resumes.
+    let config = tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(MAX_PAYLOAD))
+        .max_frame_size(Some(MAX_PAYLOAD));
+    let (ws, _) = tungstenite::client::client_with_config(request.as_str(), stream, Some(config))
+        .map_err(|e| match e {
         tungstenite::HandshakeError::Failure(e) => format!("handshake failed ({e})"),
         tungstenite::HandshakeError::Interrupted(_) => "handshake interrupted".to_owned(),
     })?;
