@@ -11,6 +11,7 @@
 # lua5.4 for the Lua check. One libFuzzer process at a time: no -jobs or
 # -fork, so it uses one core. New inputs go to tests/fuzz/corpus/TARGET/
 # (git-ignored) and runs build on it; tests/fuzz/seeds/TARGET/ is read too.
+# With FUZZ_LOGS=DIR each target's whole libFuzzer output is kept there.
 # docs/FUZZING.md says what each target checks.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -36,7 +37,12 @@ for t in "${targets[@]}"; do
   [ -f "$dir/dicts/$t.dict" ] && opts+=(-dict="$dir/dicts/$t.dict")
   seeds=()
   [ -d "$dir/seeds/$t" ] && seeds=("$dir/seeds/$t")
-  log=$(mktemp)
+  if [ -n "${FUZZ_LOGS:-}" ]; then
+    mkdir -p "$FUZZ_LOGS"
+    log=$FUZZ_LOGS/$t.log
+  else
+    log=$(mktemp)
+  fi
   # libFuzzer reports on stderr; keep the summary lines and any crash.
   if "${fuzz[@]}" run --fuzz-dir "$dir" "$t" "$dir/corpus/$t" "${seeds[@]}" -- "${opts[@]}" >"$log" 2>&1; then
     grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$log" | sed "s/^/$t: /"
@@ -44,7 +50,7 @@ for t in "${targets[@]}"; do
     tail -n 60 "$log"
     failed+=("$t")
   fi
-  rm -f "$log"
+  [ -n "${FUZZ_LOGS:-}" ] || rm -f "$log"
 done
 
 # The Lua property against a real interpreter: the target writes each
