@@ -7,7 +7,8 @@
 //!   and it is planned against a fixed two-server config (one with Lua and
 //!   RCON, one without), autocompleted, and a planned RCON reply rendered
 //!   with game outputs taken from the payload's `_outputs` (a fuzz-only
-//!   key Discord never sends; `_version` likewise picks the Lua API).
+//!   key Discord never sends; `_version` likewise picks the Lua API and
+//!   `_default` the member's default server).
 //! - MESSAGE_CREATE: the chat relay's text (`game_text`), its game line
 //!   (`relay_line`) and its Lua form (`coloured_print`).
 //!
@@ -90,16 +91,18 @@ fn interaction(d: &Value) {
         Ok(inv) => inv,
         Err(refusal) => return check_reply(&refusal),
     };
-    let default = d["_default"].as_str();
-    let server = match resolve_server(&inv, config, default) {
-        Ok(s) => s,
-        Err(refusal) => return check_reply(&refusal),
-    };
+    // Autocomplete answers whatever the server: players from `_outputs`.
     let players: Vec<String> = strings(&d["_outputs"]);
     for (name, value) in complete(&inv, config, &players) {
         assert!(name.chars().count() <= 100, "choice name {name:?}");
         assert!(value.chars().count() <= 100, "choice value {value:?}");
     }
+    // The member's default server (the bot's `connect` or the channel's).
+    let default = d["_default"].as_str();
+    let server = match resolve_server(&inv, config, default) {
+        Ok(s) => s,
+        Err(refusal) => return check_reply(&refusal),
+    };
     let facts = Facts {
         version: d["_version"].as_str().map(str::to_owned),
         ..Facts::default()
