@@ -4,6 +4,11 @@
 
 #![allow(dead_code)]
 
+use std::sync::Arc;
+
+use factorio_isr::event::{Event, Position};
+use factorio_isr::patterns::PatternSet;
+
 /// One character as Discord shows it, and whether a backslash escaped it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shown {
@@ -99,4 +104,30 @@ pub fn split_nul(data: &[u8]) -> (&[u8], &[u8]) {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &[]),
     }
+}
+
+/// Every line of `text` through `set`, as the follower runs them (a
+/// trailing `\r` dropped): the events, each with its line. A line whose
+/// `json:` group is not an object gives none, but its message is built.
+pub fn events<'t>(set: &PatternSet, text: &'t str, server_name: &str) -> Vec<(&'t str, Event)> {
+    let server: Arc<str> = Arc::from("fuzz");
+    let mut scratch = set.scratch();
+    let mut out = Vec::new();
+    for (seq, line) in text.split('\n').enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        match set.classify(line, &mut scratch) {
+            Ok(Some(m)) => {
+                let position = Position {
+                    source: 0,
+                    seq: seq as u64,
+                };
+                out.push((line, m.to_event(&server, server_name, position)));
+            }
+            Ok(None) => {}
+            Err(malformed) => {
+                let _ = malformed.to_string();
+            }
+        }
+    }
+    out
 }

@@ -139,14 +139,9 @@ fn message(d: &Value) {
     }
 }
 
+/// A fuzz knob's list of strings; anything else is none.
 fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    serde_json::from_value(v.clone()).unwrap_or_default()
 }
 
 /// A reply to a member: within Discord's limit and pinging no one.

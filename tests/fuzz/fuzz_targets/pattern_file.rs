@@ -11,7 +11,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use factorio_isr::event::Position;
 use factorio_isr::patterns::PatternSet;
 use factorio_isr::patterns::load::load_text;
 use libfuzzer_sys::fuzz_target;
@@ -36,24 +35,5 @@ fuzz_target!(|data: &[u8]| {
     };
     let patterns: Vec<Arc<_>> = patterns.into_iter().map(Arc::new).collect();
     let set = PatternSet::new(&patterns, |_| true);
-    let mut scratch = set.scratch();
-    let server: Arc<str> = Arc::from("fuzz");
-    for (seq, line) in String::from_utf8_lossy(lines).split('\n').enumerate() {
-        match set.classify(line, &mut scratch) {
-            Ok(Some(m)) => {
-                let _ = m.to_event(
-                    &server,
-                    "Fuzz",
-                    Position {
-                        source: 0,
-                        seq: seq as u64,
-                    },
-                );
-            }
-            Ok(None) => {}
-            Err(malformed) => {
-                let _ = malformed.to_string();
-            }
-        }
-    }
+    common::events(&set, &String::from_utf8_lossy(lines), "Fuzz");
 });

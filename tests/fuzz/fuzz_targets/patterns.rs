@@ -13,9 +13,8 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use factorio_isr::event::Position;
 use factorio_isr::patterns::PatternSet;
 use factorio_isr::patterns::load::load_dirs;
 use libfuzzer_sys::fuzz_target;
@@ -44,34 +43,15 @@ static SHIPPED: LazyLock<(PatternSet, HashSet<String>)> = LazyLock::new(|| {
 
 fuzz_target!(|data: &[u8]| {
     let (set, raw) = &*SHIPPED;
-    let server: Arc<str> = Arc::from("fuzz");
-    let mut scratch = set.scratch();
     let text = String::from_utf8_lossy(data);
-    for (seq, line) in text.split('\n').enumerate() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        match set.classify(line, &mut scratch) {
-            Ok(None) => {}
-            Ok(Some(m)) => {
-                let event = m.to_event(
-                    &server,
-                    "Fuzz *Server* @everyone",
-                    Position {
-                        source: 0,
-                        seq: seq as u64,
-                    },
-                );
-                if !raw.contains(&*event.pattern)
-                    && let Some(ping) = common::pingable(&event.content)
-                {
-                    panic!(
-                        "pattern {} renders a ping ({ping}): {:?} from {line:?}",
-                        event.pattern, event.content
-                    );
-                }
-            }
-            Err(malformed) => {
-                let _ = malformed.to_string();
-            }
+    for (line, event) in common::events(set, &text, "Fuzz *Server* @everyone") {
+        if !raw.contains(&*event.pattern)
+            && let Some(ping) = common::pingable(&event.content)
+        {
+            panic!(
+                "pattern {} renders a ping ({ping}): {:?} from {line:?}",
+                event.pattern, event.content
+            );
         }
     }
 });
