@@ -78,6 +78,17 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Packet, usize)>, Error> {
     )))
 }
 
+/// Takes the first whole packet off the front of `buf`, the bytes read so
+/// far from the stream: `Ok(None)` while it holds only part of one. This
+/// is the client's framing, public so the fuzz target drives it with
+/// arbitrary bytes and read sizes.
+pub fn take_packet(buf: &mut Vec<u8>) -> Result<Option<Packet>, Error> {
+    Ok(decode(buf)?.map(|(packet, used)| {
+        buf.drain(..used);
+        packet
+    }))
+}
+
 /// Why an RCON exchange failed. Never includes the password.
 #[derive(Debug)]
 pub enum Error {
@@ -224,8 +235,7 @@ impl Client {
     fn read_packet(&mut self, deadline: Instant) -> Result<Packet, Error> {
         let mut chunk = [0u8; 8192];
         loop {
-            if let Some((packet, used)) = decode(&self.buf)? {
-                self.buf.drain(..used);
+            if let Some(packet) = take_packet(&mut self.buf)? {
                 return Ok(packet);
             }
             let left = deadline.saturating_duration_since(Instant::now());

@@ -32,11 +32,6 @@ pub fn escape_markdown_into(text: &str, out: &mut String) {
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\n' | '\r' => {
-                out.push(' ');
-                at_line_start = false;
-                continue;
-            }
             c if INLINE.contains(&c) => {
                 out.push('\\');
                 out.push(c);
@@ -52,10 +47,13 @@ pub fn escape_markdown_into(text: &str, out: &mut String) {
                     out.push(ZWSP);
                 }
             }
+            // Line breaks included: a game line is one line.
             c if c.is_control() => out.push(' '),
             c => out.push(c),
         }
-        at_line_start = at_line_start && c.is_whitespace();
+        // A line break or other control went out as a space: still the
+        // line's start, so `\n> x` cannot show as a quote.
+        at_line_start = at_line_start && (c.is_whitespace() || c.is_control());
     }
 }
 
@@ -96,6 +94,19 @@ mod tests {
         check("bell\u{7}", "bell ");
         check("日本語 ✓", "日本語 ✓");
         check("", "");
+    }
+
+    /// Found by the `escape` fuzz target (tests/fuzz): a line break or
+    /// control character first became a space but ended the line start,
+    /// so the `>` after it went out unescaped and Discord showed a quote.
+    #[test]
+    fn line_breaks_and_controls_first_keep_the_line_start() {
+        check("\n> quote\r# head", " \\> quote # head");
+        check("\r\n- list", "  \\- list");
+        check("\u{7}# heading", " \\# heading");
+        check(" \t\n+ x", "   \\+ x");
+        // Text before the break still ends the line start.
+        check("a\n> b", "a > b");
     }
 }
 
@@ -171,16 +182,26 @@ pub fn rich_text_to_plain(text: &str) -> String {
     out
 }
 
-/// Splits `text` into parts of at most `max` characters whose concatenation
-/// is `text`: at a newline if one is in reach, else at a space, else at the
-/// limit; never inside a character or between a backslash and the
-/// character it escapes.
+/// Splits `text` into parts of at most `max` characters that show what
+/// `text` shows: at a newline if one is in reach, else at a space, else at
+/// the limit; never inside a character or between a backslash and the
+/// character it escapes. The parts join back to `text`, except that a
+/// cut inside a line which would put `>`, `#`, `-` or `+` first in a
+/// message escapes it (with `max` of 2 or more), since there it would
+/// start a quote, heading or list that the text never had.
 pub fn split_message(text: &str, max: usize) -> Vec<String> {
     let mut parts = Vec::new();
     let mut rest = text;
-    while rest.chars().count() > max {
-        // Byte index just past the first `max` characters.
-        let limit = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
+    // Whether `rest` starts mid-line with line-start markup.
+    let mut escape = false;
+    loop {
+        // The backslash takes one of the part's characters.
+        let room = max - usize::from(escape);
+        if rest.chars().count() <= room {
+            break;
+        }
+        // Byte index just past the first `room` characters.
+        let limit = rest.char_indices().nth(room).map_or(rest.len(), |(i, _)| i);
         let window = &rest[..limit];
         let cut = window
             .rfind('\n')
@@ -189,13 +210,37 @@ pub fn split_message(text: &str, max: usize) -> Vec<String> {
             .or_else(|| window.rfind(' ').map(|i| i + 1).filter(|i| *i > limit / 2))
             .unwrap_or(limit);
         let cut = back_off_escape(rest, cut);
-        parts.push(rest[..cut].to_owned());
+        parts.push(escaped_start(&rest[..cut], escape));
+        escape = max >= 2 && !rest[..cut].ends_with('\n') && starts_with_line_markup(&rest[cut..]);
         rest = &rest[cut..];
     }
     if !rest.is_empty() || parts.is_empty() {
-        parts.push(rest.to_owned());
+        parts.push(escaped_start(rest, escape));
     }
     parts
+}
+
+/// Whether `text`, first in a message, starts a quote, heading or list:
+/// a [`LINE_START`] character after only spaces.
+fn starts_with_line_markup(text: &str) -> bool {
+    text.trim_start().starts_with(LINE_START)
+}
+
+/// `part`, with a backslash before its first non-space character when
+/// `escape` says it is line-start markup. A part of only spaces (the cut
+/// fell among them) has none, and the next part begins the message the
+/// markup starts.
+fn escaped_start(part: &str, escape: bool) -> String {
+    let mut out = String::with_capacity(part.len() + 1);
+    let spaces = part.len() - part.trim_start().len();
+    if escape && spaces < part.len() {
+        out.push_str(&part[..spaces]);
+        out.push('\\');
+        out.push_str(&part[spaces..]);
+    } else {
+        out.push_str(part);
+    }
+    out
 }
 
 /// Moves `cut` left past a backslash that would be separated from the
@@ -259,6 +304,32 @@ mod split_tests {
             [2000, 1000]
         );
         assert_eq!(split_message("", MAX_CONTENT), [""]);
+    }
+
+    /// Found by the `escape` fuzz target (tests/fuzz): escaped chat
+    /// `> quote # head` cut at the space before `#` sent `# head` as a
+    /// message of its own, which Discord shows as a heading.
+    #[test]
+    fn a_cut_inside_a_line_escapes_what_would_start_markup() {
+        assert_eq!(
+            split_message(" \\> quote # head", 7),
+            [" \\> ", "quote ", "\\# head"]
+        );
+        let chat = format!("{} -#subtext", "a".repeat(1997));
+        let parts = split_message(&chat, MAX_CONTENT);
+        assert_eq!(parts[1], "\\-#subtext");
+        // Leading spaces stay; the backslash goes before the markup.
+        assert_eq!(split_message("abc  # x", 4), ["abc ", " \\# ", "x"]);
+        // After a line break the text already starts a line: kept as is.
+        assert_eq!(split_message("**a**\n> b", 6), ["**a**\n", "> b"]);
+        // Found next: a cut among the spaces before the markup put the
+        // backslash in a part of spaces, away from the `>`.
+        assert_eq!(
+            split_message(". \u{2003} > q", 2),
+            [". ", "\u{2003}", " ", "\\>", " q"]
+        );
+        // One character per part leaves no room for a backslash.
+        assert_eq!(split_message("a #", 1), ["a", " ", "#"]);
     }
 
     /// Property: for any text, the parts join back to it and none exceeds

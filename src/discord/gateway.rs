@@ -70,6 +70,53 @@ pub enum Inbound {
     Message(Value),
 }
 
+/// One payload from Discord (a text frame), read without any I/O, so the
+/// fuzz target drives the same reading with arbitrary text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// op 0: event `t` with sequence number `s` and data `d`.
+    Dispatch { t: String, s: Option<u64>, d: Value },
+    /// op 1: send a heartbeat now.
+    Heartbeat,
+    /// op 7: reconnect and resume.
+    Reconnect,
+    /// op 9: the session is invalid; `d` says whether it may be resumed.
+    InvalidSession { resumable: bool },
+    /// op 10: heartbeat every `interval` (Discord's default when absent).
+    Hello { interval: Duration },
+    /// op 11.
+    HeartbeatAck,
+    /// Any other opcode: ignored, as the docs ask of unknown ones.
+    Other,
+}
+
+impl Payload {
+    /// Reads a text frame; an error for text that is not JSON.
+    pub fn read(text: &str) -> Result<Payload, serde_json::Error> {
+        let mut payload: Value = serde_json::from_str(text)?;
+        // `get_mut`, not `payload["d"]`: mutable indexing panics on a
+        // payload that is valid JSON but not an object.
+        let d = payload.get_mut("d").map(Value::take).unwrap_or_default();
+        Ok(match payload["op"].as_u64() {
+            Some(0) => Payload::Dispatch {
+                t: payload["t"].as_str().unwrap_or("").to_owned(),
+                s: payload["s"].as_u64(),
+                d,
+            },
+            Some(1) => Payload::Heartbeat,
+            Some(7) => Payload::Reconnect,
+            Some(9) => Payload::InvalidSession {
+                resumable: d.as_bool() == Some(true),
+            },
+            Some(10) => Payload::Hello {
+                interval: Duration::from_millis(d["heartbeat_interval"].as_u64().unwrap_or(41_250)),
+            },
+            Some(11) => Payload::HeartbeatAck,
+            _ => Payload::Other,
+        })
+    }
+}
+
 /// What the thread needs, handed over at spawn.
 pub struct GatewayJob {
     pub rest: Rest,
@@ -338,14 +385,13 @@ impl GatewayJob {
             let _ = ws.get_ref().tcp().set_read_timeout(Some(timeout));
             match ws.read() {
                 Ok(Message::Text(text)) => {
-                    let payload: Value = match serde_json::from_str(text.as_str()) {
-                        Ok(v) => v,
+                    let payload = match Payload::read(text.as_str()) {
+                        Ok(p) => p,
                         // Resuming would replay it: a new session skips it.
                         Err(e) => break End::Identify(format!("undecodable payload ({e})")),
                     };
                     let was_ready = ready;
-                    if payload["op"] == 0
-                        && matches!(payload["t"].as_str(), Some("READY" | "RESUMED"))
+                    if matches!(&payload, Payload::Dispatch { t, .. } if t == "READY" || t == "RESUMED")
                     {
                         ready = true;
                     }
@@ -430,33 +476,31 @@ impl GatewayJob {
     fn handle(
         &self,
         ws: &mut WebSocket<Stream>,
-        payload: &Value,
+        payload: &Payload,
         beat: &mut Option<Beat>,
         session: &mut Option<Session>,
         jitter: &mut Jitter,
         last_identify: &mut Option<Instant>,
     ) -> Option<End> {
-        let d = &payload["d"];
-        match payload["op"].as_u64() {
-            Some(0) => {
-                if let (Some(s), Some(session)) = (payload["s"].as_u64(), session.as_mut()) {
-                    session.seq = Some(s);
+        match payload {
+            Payload::Dispatch { t, s, d } => {
+                if let (Some(s), Some(session)) = (s, session.as_mut()) {
+                    session.seq = Some(*s);
                 }
-                let t = payload["t"].as_str().unwrap_or("");
-                self.dispatch(t, d, payload["s"].as_u64(), session);
+                self.dispatch(t, d, *s, session);
                 None
             }
-            Some(1) => send(ws, &heartbeat(session))
+            Payload::Heartbeat => send(ws, &heartbeat(session))
                 .err()
                 .map(|e| End::Resume(format!("cannot send a heartbeat ({e})"))),
-            Some(7) => {
+            Payload::Reconnect => {
                 let _ = ws.close(Some(close_frame(4000, "reconnect requested")));
                 Some(End::Resume(
                     "Discord asked for a reconnect (op 7)".to_owned(),
                 ))
             }
-            Some(9) => {
-                if d.as_bool() == Some(true) && session.is_some() {
+            Payload::InvalidSession { resumable } => {
+                if *resumable && session.is_some() {
                     let _ = ws.close(Some(close_frame(4000, "resuming")));
                     Some(End::Resume("invalid session, resumable (op 9)".to_owned()))
                 } else {
@@ -465,7 +509,7 @@ impl GatewayJob {
                     Some(End::Identify("invalid session (op 9)".to_owned()))
                 }
             }
-            Some(10) => {
+            Payload::Hello { interval } => {
                 // A thread told to stop while connecting must not start a
                 // session next to its successor's (a reload).
                 if !matches!(
@@ -474,8 +518,7 @@ impl GatewayJob {
                 ) {
                     return Some(End::Shutdown);
                 }
-                let interval =
-                    Duration::from_millis(d["heartbeat_interval"].as_u64().unwrap_or(41_250));
+                let interval = *interval;
                 *beat = Some(Beat {
                     interval,
                     next: Instant::now() + interval.mul_f64(jitter.sample().clamp(0.0, 1.0)),
@@ -500,13 +543,13 @@ impl GatewayJob {
                     .err()
                     .map(|e| End::Resume(format!("cannot identify ({e})")))
             }
-            Some(11) => {
+            Payload::HeartbeatAck => {
                 if let Some(b) = beat {
                     b.awaiting_ack = false;
                 }
                 None
             }
-            _ => None,
+            Payload::Other => None,
         }
     }
 
@@ -692,6 +735,53 @@ mod tests {
         );
         assert_eq!(split_authority("[::1]:9000"), ("::1".into(), Some(9000)));
         assert_eq!(split_authority("[::1]"), ("::1".into(), None));
+    }
+
+    #[test]
+    fn payloads_read_by_opcode() {
+        let read = |text: &str| Payload::read(text).expect("JSON");
+        assert_eq!(
+            read(r#"{"op":0,"t":"READY","s":3,"d":{"v":10}}"#),
+            Payload::Dispatch {
+                t: "READY".to_owned(),
+                s: Some(3),
+                d: json!({"v": 10}),
+            }
+        );
+        assert_eq!(
+            read(r#"{"op":10,"d":{"heartbeat_interval":45000}}"#),
+            Payload::Hello {
+                interval: Duration::from_secs(45)
+            }
+        );
+        assert_eq!(
+            read(r#"{"op":10}"#),
+            Payload::Hello {
+                interval: Duration::from_millis(41_250)
+            }
+        );
+        assert_eq!(
+            read(r#"{"op":9,"d":true}"#),
+            Payload::InvalidSession { resumable: true }
+        );
+        assert_eq!(
+            read(r#"{"op":9,"d":"true"}"#),
+            Payload::InvalidSession { resumable: false }
+        );
+        assert_eq!(read(r#"{"op":1,"d":null}"#), Payload::Heartbeat);
+        assert_eq!(read(r#"{"op":7}"#), Payload::Reconnect);
+        assert_eq!(read(r#"{"op":11}"#), Payload::HeartbeatAck);
+        // Unknown opcodes and JSON that is no payload at all are ignored.
+        for other in [
+            r#"{"op":99}"#,
+            r#"{"op":0.0,"t":"READY"}"#,
+            "[1,2]",
+            "7",
+            "null",
+        ] {
+            assert_eq!(read(other), Payload::Other, "{other}");
+        }
+        assert!(Payload::read("not json").is_err());
     }
 
     #[test]
