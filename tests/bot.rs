@@ -81,6 +81,13 @@ impl World {
         // `start_at: end`: lines written before the file is opened are
         // skipped, so tests that write the log wait for this.
         run.wait_stderr("following");
+        // The RCON thread asks `/version` once connected; rows compare the
+        // game's commands before and after, so that must be behind us.
+        let deadline = std::time::Instant::now() + WAIT;
+        while !game.commands().iter().any(|c| c == "/version") {
+            assert!(std::time::Instant::now() < deadline, "RCON never connected");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         World {
             rest,
             gateway,
