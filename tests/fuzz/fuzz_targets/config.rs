@@ -47,13 +47,13 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    // Lines as YAML counts them (`\n`, `\r\n` or a lone `\r` ends one),
-    // including the empty one after a final line break.
-    let lines =
-        1 + text.matches('\n').count() + text.matches('\r').count() - text.matches("\r\n").count();
+    // Lines as YAML counts them (`\n`, `\r\n`, a lone `\r`, and NEL, LS
+    // and PS end one), including the empty one after a final line break.
+    const BREAKS: [char; 5] = ['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'];
+    let lines = 1 + text.matches(BREAKS).count() - text.matches("\r\n").count();
     // libyaml places an error at the end of a text without a final line
     // break on the line after the last (`a: [` fails "at line 2").
-    let eof_line = lines + usize::from(!text.ends_with(['\n', '\r']));
+    let eof_line = lines + usize::from(!text.ends_with(BREAKS));
     match config::parse(Path::new("fuzz.yml"), text, &env, &read) {
         Ok(config) => {
             assert!(!config.servers.is_empty(), "a config without servers");
