@@ -76,6 +76,20 @@ fn bot_config(
     ws.config_with_discord(&discord, server)
 }
 
+/// A bot with a gateway session on a fake gateway (fast heartbeats),
+/// following an empty log from its start; returns once identified.
+fn with_gateway() -> (FakeDiscord, FakeGateway, Workspace, Run) {
+    let fake = FakeDiscord::start();
+    let gateway = FakeGateway::start();
+    gateway.set_heartbeat_interval(Duration::from_millis(500));
+    fake.set_gateway_url(&gateway.url());
+    let ws = Workspace::new();
+    std::fs::write(ws.log(), "").expect("log");
+    let run = ws.start(&bot_config(&ws, &fake, true, &[BEGINNING]));
+    gateway.wait_for_identifies(1, LONG);
+    (fake, gateway, ws, run)
+}
+
 /// Waits until `n` JOIN lines arrived in the channel; returns its messages.
 fn wait_for_joins(fake: &FakeDiscord, n: usize) -> Vec<support::discord::Created> {
     let deadline = Instant::now() + LONG;
@@ -147,14 +161,7 @@ fn a_two_minute_outage_with_1000_lines_queued_loses_and_repeats_nothing() {
 /// the gateway).
 #[test]
 fn gateway_drops_every_10_s_for_a_minute() {
-    let fake = FakeDiscord::start();
-    let gateway = FakeGateway::start();
-    gateway.set_heartbeat_interval(Duration::from_millis(500));
-    fake.set_gateway_url(&gateway.url());
-    let ws = Workspace::new();
-    std::fs::write(ws.log(), "").expect("log");
-    let mut run = ws.start(&bot_config(&ws, &fake, true, &[BEGINNING]));
-    gateway.wait_for_identifies(1, LONG);
+    let (fake, gateway, ws, mut run) = with_gateway();
     for drop in 0..6 {
         append(&ws.log(), &join_lines(drop * 50..(drop + 1) * 50));
         std::thread::sleep(Duration::from_secs(10));
@@ -412,14 +419,7 @@ fn a_429_storm_loses_and_repeats_nothing() {
 /// never waited on it.
 #[test]
 fn a_zombie_gateway_is_replaced_and_the_daemon_ends_healthy() {
-    let fake = FakeDiscord::start();
-    let gateway = FakeGateway::start();
-    gateway.set_heartbeat_interval(Duration::from_millis(500));
-    fake.set_gateway_url(&gateway.url());
-    let ws = Workspace::new();
-    std::fs::write(ws.log(), "").expect("log");
-    let mut run = ws.start(&bot_config(&ws, &fake, true, &[BEGINNING]));
-    gateway.wait_for_identifies(1, LONG);
+    let (fake, gateway, ws, mut run) = with_gateway();
     gateway.stop_acking(true);
     append(&ws.log(), &join_lines(0..50));
     gateway.wait_for_connections(2, LONG);
