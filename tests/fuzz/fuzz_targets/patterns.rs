@@ -38,7 +38,9 @@ static SHIPPED: LazyLock<(PatternSet, HashSet<String>)> = LazyLock::new(|| {
             }
         }
     }
-    (PatternSet::new(&patterns, |_| true), raw)
+    let set = PatternSet::new(&patterns, |_| true)
+        .unwrap_or_else(|e| panic!("shipped patterns: {e}"));
+    (set, raw)
 });
 
 fuzz_target!(|data: &[u8]| {
