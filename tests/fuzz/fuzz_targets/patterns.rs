@@ -38,8 +38,8 @@ static SHIPPED: LazyLock<(PatternSet, HashSet<String>)> = LazyLock::new(|| {
             }
         }
     }
-    let set = PatternSet::new(&patterns, |_| true)
-        .unwrap_or_else(|e| panic!("shipped patterns: {e}"));
+    let set =
+        PatternSet::new(&patterns, |_| true).unwrap_or_else(|e| panic!("shipped patterns: {e}"));
     (set, raw)
 });
 
