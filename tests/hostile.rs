@@ -283,3 +283,156 @@ fn an_oversized_gateway_payload_starts_a_new_session() {
     }
     assert_eq!(run.stop(), 0);
 }
+
+/// What a raw HTTP client got: the status code of the first line (0 when
+/// the connection ended before one) and the whole answer.
+fn http_answer(stream: &mut std::net::TcpStream) -> (u16, String) {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("read timeout");
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // Up to the end, a reset or the timeout: the part read so far counts.
+    while let Ok(n) = stream.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
+}
+
+/// A daemon with nothing to post, serving /health; its address.
+fn serving() -> (support::daemon::Workspace, support::daemon::Run, String) {
+    let ws = support::daemon::Workspace::new();
+    std::fs::write(ws.log(), "").expect("log");
+    let mut run = ws.start(&ws.config(&[]));
+    let base = run.health_base();
+    let addr = base.trim_start_matches("http://").to_owned();
+    assert_eq!(support::http_get(&format!("{base}/health")).0, 200);
+    (ws, run, addr)
+}
+
+/// A request head that never ends (16 MiB of one header line, sent while
+/// the answer is read) is answered 431 once it passes 8 KiB, and the
+/// daemon's memory does not grow with it; /health answers afterwards.
+#[test]
+fn an_endless_request_header_is_431_and_costs_no_memory() {
+    use std::io::Write;
+    let (_ws, mut run, addr) = serving();
+    let before = run.vm_hwm_kib();
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+    let mut writer = stream.try_clone().expect("clone");
+    let sender = std::thread::spawn(move || {
+        let _ = writer.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Junk: ");
+        let junk = [b'a'; 64 * 1024];
+        let mut sent = 0;
+        // The daemon stops reading: a write fails or times out, and that
+        // ends the flood.
+        writer
+            .set_write_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("write timeout");
+        while sent < 16 << 20 && writer.write_all(&junk).is_ok() {
+            sent += junk.len();
+        }
+        sent
+    });
+    let (status, answer) = http_answer(&mut stream);
+    let sent = sender.join().expect("sender");
+    assert_eq!(status, 431, "{answer}");
+    assert!(answer.contains("over 8192 bytes"), "{answer}");
+    assert!(sent < 16 << 20, "the daemon read all {sent} bytes");
+    let grown = run.vm_hwm_kib().saturating_sub(before);
+    assert!(grown < 4 * 1024, "VmHWM grew by {grown} KiB");
+    let base = format!("http://{addr}");
+    assert_eq!(support::http_get(&format!("{base}/health")).0, 200);
+    assert_eq!(run.stop(), 0);
+}
+
+/// Slowloris: 100 connections that start a request and never finish it,
+/// one of them sending a byte every 200 ms. /health answers while a few
+/// hang; the guard holds at most 64 at once (each one thread) and answers
+/// the rest 503 at once; each held one is cut off with 408 five seconds
+/// after it connected, however it trickles; afterwards /health answers at
+/// once and the threads are back.
+#[test]
+fn slowloris_clients_are_cut_off_and_threads_stay_bounded() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    let (_ws, mut run, addr) = serving();
+    let base = format!("http://{addr}");
+    let idle_threads = run.threads();
+    let open = |n: usize| -> Vec<TcpStream> {
+        (0..n)
+            .map(|_| {
+                let mut s = TcpStream::connect(&addr).expect("connect");
+                s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+                    .expect("a start");
+                s
+            })
+            .collect()
+    };
+    let started = Instant::now();
+    let mut hanging = open(10);
+    let (status, _) = support::http_get(&format!("{base}/health"));
+    assert_eq!(status, 200, "answered while 10 clients hang");
+    let trickler = {
+        let mut s = TcpStream::connect(&addr).expect("connect");
+        std::thread::spawn(move || {
+            let _ = s.write_all(b"GET /health HTTP/1.1\r\n");
+            let trickled = Instant::now();
+            // A byte at a time, never the blank line; stops when cut off.
+            while trickled.elapsed() < Duration::from_secs(30) && s.write_all(b"X").is_ok() {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let answer = http_answer(&mut s);
+            (answer, trickled.elapsed())
+        })
+    };
+    hanging.extend(open(89));
+    // All 100 are in: each is either held or refused by now.
+    std::thread::sleep(Duration::from_millis(500));
+    let held_threads = run.threads();
+    assert!(
+        held_threads <= idle_threads + 64 + 4,
+        "{held_threads} threads with 100 slow clients ({idle_threads} idle)"
+    );
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for s in &mut hanging {
+        let (status, answer) = http_answer(s);
+        assert!(matches!(status, 408 | 503), "{answer}");
+        if status == 408 {
+            assert!(answer.contains("within 5 s"), "{answer}");
+        } else {
+            assert!(answer.contains("64 connections are open"), "{answer}");
+        }
+        *statuses.entry(status).or_default() += 1;
+    }
+    let ((status, answer), cut_after) = trickler.join().expect("trickler");
+    assert_eq!(
+        status, 408,
+        "trickling does not extend the deadline: {answer}"
+    );
+    assert!(cut_after < Duration::from_secs(30), "never cut off");
+    // Those that got a thread are 64 minus any the first 10's /health
+    // request still held; the rest were refused at once.
+    let held = statuses.get(&408).copied().unwrap_or(0) + 1;
+    assert!((60..=64).contains(&held), "{statuses:?}");
+    assert_eq!(statuses.values().sum::<usize>(), 99, "{statuses:?}");
+    assert!(started.elapsed() >= Duration::from_secs(5));
+    assert_eq!(support::http_get(&format!("{base}/health")).0, 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while run.threads() > idle_threads + 4 {
+        assert!(Instant::now() < deadline, "{} threads", run.threads());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(run.stop(), 0);
+}

@@ -605,6 +605,17 @@ impl Run {
             .unwrap_or_else(|| panic!("no {field} in {path}:\n{status}"))
     }
 
+    /// How many threads the process has now (`Threads` in its status).
+    pub fn threads(&self) -> usize {
+        let path = format!("/proc/{}/status", self.pid());
+        let status = fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no Threads in {path}:\n{status}"))
+    }
+
     /// CPU time all of the process's threads have used so far: the first
     /// field of each `/proc/<pid>/task/*/schedstat`, time on a CPU in ns.
     pub fn cpu_ns(&self) -> u64 {

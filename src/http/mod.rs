@@ -1,12 +1,18 @@
 //! The `http` thread: `/health`, `/ready` and `/metrics` on `health.bind`.
 //!
-//! tiny_http accepts and parses on its own threads; this one takes the
-//! requests, renders from [`Health`] and answers. It lives for the whole
-//! process, across config reloads, so a probe never finds the port closed
-//! while the daemon restarts its workers.
+//! The [`guard`] takes the connections and passes whole, bounded request
+//! heads to tiny_http, which parses them on its own threads; this one takes
+//! the requests, renders from [`Health`] and answers. It lives for the
+//! whole process, across config reloads, so a probe never finds the port
+//! closed while the daemon restarts its workers.
 
-use std::net::SocketAddr;
+pub mod guard;
+
+use std::net::{SocketAddr, TcpListener};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
@@ -26,13 +32,19 @@ pub struct Http {
 impl Http {
     /// Binds now, so a port in use is a start-up error with a fix.
     pub fn bind(addr: SocketAddr) -> Result<Self, String> {
-        let server = Server::http(addr).map_err(|e| {
+        let listener = TcpListener::bind(addr).map_err(|e| {
             format!(
                 "cannot listen on {addr} for /health and /metrics: {e} (set health.bind to a free address:port, or to \
                  null to turn the endpoint off)"
             )
         })?;
-        let addr = server.server_addr().to_ip().unwrap_or(addr);
+        let addr = listener.local_addr().unwrap_or(addr);
+        let (inner, inner_addr) = behind_the_guard()
+            .map_err(|e| format!("cannot start the server for /health and /metrics: {e}"))?;
+        let server = Server::from_listener(inner, None)
+            .map_err(|e| format!("cannot start the server for /health and /metrics: {e}"))?;
+        guard::start(listener, inner_addr, guard::Limits::DEFAULT)
+            .map_err(|e| format!("cannot start the thread for /health and /metrics: {e}"))?;
         Ok(Self { server, addr })
     }
 
@@ -56,6 +68,28 @@ impl Http {
             }
         }
     }
+}
+
+/// A listener for tiny_http in Linux's abstract namespace: no file to
+/// create or clean up (the state dir may be the only writable place, and a
+/// crash would leave a stale socket), gone with the process.
+fn behind_the_guard() -> std::io::Result<(UnixListener, UnixAddr)> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut last = None;
+    // A name can be taken by another process; try a few.
+    for _ in 0..8 {
+        let name = format!(
+            "factorio-isr/http/{}/{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let addr = UnixAddr::from_abstract_name(name.as_bytes())?;
+        match UnixListener::bind_addr(&addr) {
+            Ok(listener) => return Ok((listener, addr)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::ErrorKind::AddrInUse.into()))
 }
 
 fn answer(request: Request, health: &Health) {
