@@ -189,8 +189,10 @@ pub fn rich_text_to_plain(text: &str) -> String {
 /// cut inside a line which would put `>`, `#`, `-` or `+` first in a
 /// message escapes it (with `max` of 2 or more), since there it would
 /// start a quote, heading or list that the text never had, and that a
-/// part of only whitespace is left out: Discord refuses it.
+/// part of only whitespace is left out: Discord refuses it. A `max` of 0
+/// is taken as 1.
 pub fn split_message(text: &str, max: usize) -> Vec<String> {
+    let max = max.max(1);
     let mut parts = Vec::new();
     let mut rest = text;
     // Whether `rest` starts mid-line with line-start markup.
@@ -309,6 +311,7 @@ mod split_tests {
             [2000, 1000]
         );
         assert_eq!(split_message("", MAX_CONTENT), [""]);
+        assert_eq!(split_message("ab", 0), ["a", "b"]);
     }
 
     /// Found by the `escape` fuzz target (tests/fuzz): escaped chat

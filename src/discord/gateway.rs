@@ -70,6 +70,11 @@ pub enum Inbound {
     Message(Value),
 }
 
+/// The heartbeat intervals taken from HELLO, in ms (Discord sends 41,250).
+/// A peer that says 0 would have the session beat in a busy loop and call
+/// every beat unacked; one that says years would overflow the clock.
+const HEARTBEAT_BOUNDS: (u64, u64) = (100, 3_600_000);
+
 /// One payload from Discord (a text frame), read without any I/O, so the
 /// fuzz target drives the same reading with arbitrary text.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,7 +87,8 @@ pub enum Payload {
     Reconnect,
     /// op 9: the session is invalid; `d` says whether it may be resumed.
     InvalidSession { resumable: bool },
-    /// op 10: heartbeat every `interval` (Discord's default when absent).
+    /// op 10: heartbeat every `interval` (Discord's default when absent),
+    /// held within [`HEARTBEAT_BOUNDS`].
     Hello { interval: Duration },
     /// op 11.
     HeartbeatAck,
@@ -109,7 +115,12 @@ impl Payload {
                 resumable: d.as_bool() == Some(true),
             },
             Some(10) => Payload::Hello {
-                interval: Duration::from_millis(d["heartbeat_interval"].as_u64().unwrap_or(41_250)),
+                interval: Duration::from_millis(
+                    d["heartbeat_interval"]
+                        .as_u64()
+                        .unwrap_or(41_250)
+                        .clamp(HEARTBEAT_BOUNDS.0, HEARTBEAT_BOUNDS.1),
+                ),
             },
             Some(11) => Payload::HeartbeatAck,
             _ => Payload::Other,
@@ -760,6 +771,17 @@ mod tests {
                 interval: Duration::from_millis(41_250)
             }
         );
+        // A hostile or broken peer's interval is held within bounds.
+        for (said, taken) in [(0, 100), (u64::MAX, 3_600_000), (99, 100)] {
+            assert_eq!(
+                read(&format!(
+                    r#"{{"op":10,"d":{{"heartbeat_interval":{said}}}}}"#
+                )),
+                Payload::Hello {
+                    interval: Duration::from_millis(taken)
+                }
+            );
+        }
         assert_eq!(
             read(r#"{"op":9,"d":true}"#),
             Payload::InvalidSession { resumable: true }
