@@ -9,153 +9,12 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::daemon::{Run, Workspace, append};
-use support::discord::{self, FakeDiscord, InteractionReply, ReplyKind};
+use support::bot::{ADMIN_ROLE, AUDIT_CHANNEL, PANIC_MARKER, World, admin, as_user, public};
+use support::daemon::{Workspace, append};
+use support::discord::{self, FakeDiscord};
 use support::gateway::{self, FakeGateway, Interaction, interaction_command, message_create};
-use support::rcon::FakeRcon;
 
 const WAIT: Duration = Duration::from_secs(15);
-const PASSWORD: &str = "bot-test-rcon-password";
-const ADMIN_ROLE: &str = "1400000000000000001";
-const AUDIT_CHANNEL: &str = "1400000000000000002";
-/// The server's chat channel, and the channel interactions come from.
-const CHAT_CHANNEL: &str = gateway::CHANNEL_ID;
-
-/// Everything one bot test needs, started and wired together.
-struct World {
-    rest: FakeDiscord,
-    gateway: FakeGateway,
-    game: FakeRcon,
-    ws: Workspace,
-    run: Run,
-}
-
-/// Text that makes the daemon's debug build panic where it reads it.
-const PANIC_MARKER: &str = "💥inject-panic💥";
-
-impl World {
-    fn start(extra_server: &[(&str, &str)]) -> World {
-        World::start_with(&[], extra_server)
-    }
-
-    /// [`World::start`] with more keys under `discord:` too.
-    fn start_with(extra_discord: &[(&str, &str)], extra_server: &[(&str, &str)]) -> World {
-        let rest = FakeDiscord::start();
-        let gateway = FakeGateway::start();
-        gateway.set_heartbeat_interval(Duration::from_millis(400));
-        rest.set_gateway_url(&gateway.url());
-        let game = FakeRcon::start(PASSWORD);
-        game.set_players(&["alice", "bob"], &["carol"]);
-        game.set_admins(&["alice"]);
-        game.set_evolution(&[("Nauvis", 0.4321)]);
-        let ws = Workspace::new();
-        append(&ws.log(), "");
-        let port = game.port().to_string();
-        let mut server = vec![
-            ("rcon_host", "127.0.0.1"),
-            ("rcon_port", port.as_str()),
-            ("rcon_password", PASSWORD),
-            ("enable_stats_collector", "false"),
-        ];
-        let chat = format!("\"{CHAT_CHANNEL}\"");
-        server.push(("chat_channel_id", &chat));
-        server.extend_from_slice(extra_server);
-        let token = format!("\"{}\"", discord::TOKEN);
-        let api = format!("\"{}\"", rest.api_base());
-        let guild = format!("\"{}\"", gateway::GUILD_ID);
-        let roles = format!("[\"{ADMIN_ROLE}\"]");
-        let audit = format!("\"{AUDIT_CHANNEL}\"");
-        let mut discord = vec![
-            ("bot_token", token.as_str()),
-            ("api_base", &api),
-            ("guild_id", &guild),
-            ("admin_role_ids", &roles),
-            ("audit_channel_id", &audit),
-        ];
-        discord.extend_from_slice(extra_discord);
-        let config = ws.config_with_discord(&discord, &server);
-        // Debug builds panic on this marker: see
-        // `a_panicking_command_is_answered_and_the_others_go_on`.
-        let mut run = ws.start_with_env(&config, &[("ISR_INJECT_PANIC", PANIC_MARKER)]);
-        gateway.wait_for_identifies(1, WAIT);
-        // `start_at: end`: lines written before the file is opened are
-        // skipped, so tests that write the log wait for this.
-        run.wait_stderr("following");
-        // The RCON thread asks `/version` once connected; rows compare the
-        // game's commands before and after, so that must be behind us.
-        let deadline = std::time::Instant::now() + WAIT;
-        while !game.commands().iter().any(|c| c == "/version") {
-            assert!(std::time::Instant::now() < deadline, "RCON never connected");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        World {
-            rest,
-            gateway,
-            game,
-            ws,
-            run,
-        }
-    }
-
-    /// Sends `interaction` as an INTERACTION_CREATE and returns every
-    /// reply once the final one (an edit after a defer, else the
-    /// callback) has arrived.
-    fn invoke(&self, interaction: &Interaction) -> Vec<InteractionReply> {
-        self.rest
-            .register_interaction(interaction.id(), interaction.token());
-        let sent = Instant::now();
-        self.gateway.send_interaction(interaction.json());
-        let first = self.rest.wait_for_interaction_reply(
-            interaction.id(),
-            |r| r.kind == ReplyKind::Callback,
-            WAIT,
-        );
-        assert!(
-            first.at.duration_since(sent) < Duration::from_secs(3),
-            "the first answer came after Discord's 3 s deadline"
-        );
-        assert!(first.accepted(), "callback refused: {first:?}");
-        if first.body["type"] == 5 {
-            self.rest.wait_for_interaction_reply(
-                interaction.id(),
-                |r| r.kind == ReplyKind::Edit,
-                WAIT,
-            );
-        }
-        self.rest.interaction_responses(interaction.id())
-    }
-
-    /// The text the member finally sees.
-    fn answer(&self, interaction: &Interaction) -> (String, bool) {
-        let replies = self.invoke(interaction);
-        let last = replies.last().expect("a reply");
-        let ephemeral = replies[0].body["data"]["flags"]
-            .as_u64()
-            .is_some_and(|f| f & 64 != 0);
-        let content = match last.kind {
-            ReplyKind::Callback => &last.body["data"]["content"],
-            _ => &last.body["content"],
-        };
-        (content.as_str().unwrap_or_default().to_owned(), ephemeral)
-    }
-}
-
-fn public(path: &str) -> Interaction {
-    interaction_command(path)
-}
-
-fn admin(path: &str) -> Interaction {
-    interaction_command(path)
-        .command_name("factorio-admin")
-        .roles(&[ADMIN_ROLE])
-}
-
-/// A member of its own, so one member's cooldown cannot hold up the next
-/// row of a table.
-fn as_user(i: Interaction, n: usize) -> Interaction {
-    i.user(&format!("15000000000000{n:05}"), &format!("member{n}"))
-        .global_name(None)
-}
 
 /// One row: the command, what its final answer must contain, and the
 /// command the game must have received (`None`: answered without RCON).
@@ -424,9 +283,7 @@ fn heartbeats_keep_time_while_rest_is_slow() {
     w.gateway.wait_for_heartbeats(2, WAIT);
     // Every REST answer now takes 3 s; a command waits on two of them.
     w.rest.hang_next(10, Duration::from_secs(3));
-    let i = public("players");
-    w.rest.register_interaction(i.id(), i.token());
-    w.gateway.send_interaction(i.json());
+    w.send(&public("players"));
     append(
         &w.ws.log(),
         "2024-04-09 06:08:43 [JOIN] dave joined the game\n",

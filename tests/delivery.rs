@@ -12,7 +12,7 @@ mod support;
 use std::time::Duration;
 
 use support::daemon::{Run, Workspace, append, join_lines};
-use support::discord::{Created, FakeDiscord, TOKEN};
+use support::discord::{Created, FakeDiscord, TOKEN, assert_wire_rules};
 
 const CHANNEL: &str = "channel:1100000000000000001";
 const BEGINNING: (&str, &str) = ("start_at", "beginning");
@@ -29,43 +29,6 @@ fn bot_config(ws: &Workspace, fake: &FakeDiscord) -> std::path::PathBuf {
 /// Every JOIN line of `0..n` exactly once and in order.
 fn assert_exactly_once(messages: &[Created], n: usize) {
     support::discord::assert_joins(messages, 0..n);
-}
-
-/// What every request of a run must satisfy.
-fn assert_wire_rules(fake: &FakeDiscord) {
-    assert_eq!(
-        fake.schema_violations(),
-        Vec::<String>::new(),
-        "request bodies must match Discord's OpenAPI spec"
-    );
-    for r in fake.requests().iter().filter(|r| r.method == "POST") {
-        let header = |name: &str| {
-            r.headers
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        assert!(
-            header("user-agent").is_some_and(|ua| ua.starts_with("DiscordBot (")),
-            "{r:?}"
-        );
-        let body = r.body.as_ref().expect("a JSON body");
-        assert_eq!(body["allowed_mentions"], serde_json::json!({"parse": []}));
-        let content = body["content"].as_str().expect("content");
-        assert!(content.chars().count() <= 2000);
-        if r.path.contains("/channels/") {
-            assert_eq!(
-                header("authorization").as_deref(),
-                Some(format!("Bot {TOKEN}").as_str())
-            );
-            assert_eq!(body["enforce_nonce"], true);
-            assert!(
-                body["nonce"]
-                    .as_str()
-                    .is_some_and(|n| !n.is_empty() && n.len() <= 25)
-            );
-        }
-    }
 }
 
 fn stop(mut run: Run) {
@@ -121,21 +84,6 @@ fn a_burst_is_delivered_in_order_without_429s() {
     let messages = wait_for_lines(&fake, CHANNEL, 2000);
     assert_exactly_once(&messages, 2000);
     assert_eq!(fake.count_status(429), 0, "no 429 at all");
-    assert_wire_rules(&fake);
-    stop(run);
-}
-
-/// A storm of 429s is waited out; every event arrives exactly once.
-#[test]
-fn a_429_storm_is_recovered_exactly_once() {
-    let fake = FakeDiscord::start();
-    fake.storm_429(15, 0.2);
-    let ws = Workspace::new();
-    append(&ws.log(), &join_lines(0..100));
-    let run = ws.start(&bot_config(&ws, &fake));
-    let messages = wait_for_lines(&fake, CHANNEL, 100);
-    assert_exactly_once(&messages, 100);
-    assert!(fake.count_status(429) >= 15);
     assert_wire_rules(&fake);
     stop(run);
 }

@@ -509,6 +509,23 @@ fn stall_next_delays_one_command() {
 }
 
 #[test]
+fn stall_matching_delays_only_the_command_it_names() {
+    let fake = FakeRcon::start(PASSWORD);
+    let mut client = Client::authed(&fake);
+    let stall = Duration::from_secs(2);
+    fake.stall_matching("marker-1", stall);
+    let started = Instant::now();
+    assert_eq!(client.exec(2, "/seed"), "1234567890\n");
+    assert!(started.elapsed() < stall, "another command does not stall");
+    let started = Instant::now();
+    assert_eq!(client.exec(3, "hello marker-1"), "");
+    assert!(started.elapsed() >= stall, "{:?}", started.elapsed());
+    let started = Instant::now();
+    assert_eq!(client.exec(4, "hello marker-1 again"), "");
+    assert!(started.elapsed() < stall, "only one command stalls");
+}
+
+#[test]
 fn stall_all_holds_answers_until_lifted() {
     let fake = FakeRcon::start(PASSWORD);
     let mut client = Client::authed(&fake);

@@ -2768,6 +2768,46 @@ fn respond(request: Request, reply: Reply) {
     let _ = result;
 }
 
+/// What every message the daemon posted through `fake` must satisfy:
+/// bodies valid against Discord's OpenAPI spec; every POST with Discord's
+/// User-Agent, mentions disabled and at most 2000 characters; every
+/// channel message with the bot token and a nonce Discord enforces.
+pub fn assert_wire_rules(fake: &FakeDiscord) {
+    assert_eq!(
+        fake.schema_violations(),
+        Vec::<String>::new(),
+        "request bodies must match Discord's OpenAPI spec"
+    );
+    for r in fake.requests().iter().filter(|r| r.method == "POST") {
+        let header = |name: &str| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert!(
+            header("user-agent").is_some_and(|ua| ua.starts_with("DiscordBot (")),
+            "{r:?}"
+        );
+        let body = r.body.as_ref().expect("a JSON body");
+        assert_eq!(body["allowed_mentions"], json!({"parse": []}));
+        let content = body["content"].as_str().expect("content");
+        assert!(content.chars().count() <= 2000);
+        if r.path.contains("/channels/") {
+            assert_eq!(
+                header("authorization").as_deref(),
+                Some(format!("Bot {TOKEN}").as_str())
+            );
+            assert_eq!(body["enforce_nonce"], true);
+            assert!(
+                body["nonce"]
+                    .as_str()
+                    .is_some_and(|n| !n.is_empty() && n.len() <= 25)
+            );
+        }
+    }
+}
+
 /// The player numbers of every JOIN line (`support::daemon::join_line`) in
 /// `messages`, in order.
 pub fn join_numbers(messages: &[Created]) -> Vec<usize> {

@@ -109,6 +109,7 @@ pub fn signal(child: &Child, signal: &str) {
         .expect("kill runs");
     assert!(status.success(), "kill -s {signal} failed");
 }
+pub mod bot;
 pub mod daemon;
 pub mod discord;
 pub mod gateway;

@@ -167,6 +167,8 @@ struct State {
     research: Option<(String, u32, f64)>,
 
     stall_next: Option<Duration>,
+    /// A text and a stall for the next command containing it.
+    stall_matching: Option<(String, Duration)>,
     stall_all: bool,
     drop_next: bool,
     big_reply: Option<usize>,
@@ -363,6 +365,14 @@ impl FakeRcon {
         self.shared.state().stall_next = Some(d);
     }
 
+    /// The next command containing `needle` (not the commands before it)
+    /// is answered only after `d`, so a test can hold one command of its
+    /// own in flight, whatever else the client sends; the commands after it
+    /// on the same connection wait their turn.
+    pub fn stall_matching(&self, needle: &str, d: Duration) {
+        self.shared.state().stall_matching = Some((needle.to_owned(), d));
+    }
+
     /// While `true`, no command is answered; `false` answers the waiting
     /// ones.
     pub fn stall_all(&self, stalled: bool) {
@@ -397,16 +407,20 @@ impl FakeRcon {
 
     /// Drops every open connection (stalled commands go unanswered) and
     /// goes on accepting on the same port, as a restarted server would.
-    pub fn restart(&self) {
-        let live = {
+    /// Returns how many connections were accepted before it: any beyond
+    /// that count was made after the restart (a client that notices at
+    /// once may reconnect before the caller can look).
+    pub fn restart(&self) -> usize {
+        let (live, accepted) = {
             let mut st = self.shared.state();
             st.generation += 1;
-            mem::take(&mut st.live)
+            (mem::take(&mut st.live), st.connections)
         };
         self.shared.wake.notify_all();
         for (_, stream) in live {
             let _ = stream.shutdown(Shutdown::Both);
         }
+        accepted
     }
 
     // ---- recording ----
@@ -620,8 +634,12 @@ fn run(shared: &Shared, stream: &TcpStream, generation: u64, packet: &Packet) ->
     let faults = {
         let mut st = shared.state();
         st.commands.push(packet.body.clone());
+        let matched = st
+            .stall_matching
+            .take_if(|(needle, _)| packet.body.contains(needle.as_str()))
+            .map(|(_, d)| d);
         Faults {
-            stall: st.stall_next.take(),
+            stall: st.stall_next.take().max(matched),
             drop: mem::take(&mut st.drop_next),
             big_reply: st.big_reply.take(),
         }
@@ -722,6 +740,7 @@ impl State {
             evolution: vec![("Nauvis".to_owned(), 0.0)],
             research: None,
             stall_next: None,
+            stall_matching: None,
             stall_all: false,
             drop_next: false,
             big_reply: None,
