@@ -99,8 +99,13 @@ pub enum Error {
     /// No reply within the timeout; the connection may still be good (a
     /// save blocks RCON for seconds).
     Timeout,
-    /// The server closed the connection or it broke.
+    /// The server closed the connection or it broke before the command
+    /// was sent whole: it did not run.
     Closed(String),
+    /// The connection broke after the command was sent, before its reply:
+    /// it may have run. Not to be sent again blindly (a `say` or a `ban`
+    /// would happen twice).
+    Lost(String),
     /// Bytes that are not RCON.
     Protocol(String),
     /// A command we refuse to send.
@@ -120,6 +125,10 @@ impl std::fmt::Display for Error {
             ),
             Error::Timeout => f.write_str("no RCON reply in time (the game may be saving)"),
             Error::Closed(why) => write!(f, "RCON connection lost: {why}"),
+            Error::Lost(why) => write!(
+                f,
+                "RCON connection lost after the command was sent, so it may have run: {why}"
+            ),
             Error::Protocol(why) => write!(f, "RCON protocol error: {why}"),
             Error::BadCommand(why) => write!(f, "command not sent: {why}"),
         }
@@ -216,7 +225,10 @@ impl Client {
         self.send(id, SERVERDATA_EXECCOMMAND, command.as_bytes())?;
         let deadline = Instant::now() + self.timeout;
         loop {
-            let packet = self.read_packet(deadline)?;
+            let packet = self.read_packet(deadline).map_err(|e| match e {
+                Error::Closed(why) => Error::Lost(why),
+                e => e,
+            })?;
             // Older ids are late replies to commands that timed out.
             if packet.id == id {
                 return Ok(String::from_utf8_lossy(&packet.body).into_owned());
@@ -395,7 +407,10 @@ pub fn serve(
                         false
                     }
                 };
-                let broken = matches!(&result, Err(Error::Closed(_) | Error::Protocol(_)));
+                let broken = matches!(
+                    &result,
+                    Err(Error::Closed(_) | Error::Lost(_) | Error::Protocol(_))
+                );
                 if (broken || hung) && client.take().is_some() {
                     let why = if hung {
                         format!("no answer for {} s", target.hung_after.as_secs())

@@ -72,12 +72,16 @@ fn a_stall_then_the_answer_and_late_replies_are_dropped() {
     );
 }
 
+/// The game had the command when the connection dropped: the error says
+/// it may have run (so no one sends it again blindly).
 #[test]
-fn a_drop_mid_reply_is_a_lost_connection() {
+fn a_drop_mid_reply_is_a_lost_connection_and_may_have_run() {
     let fake = FakeRcon::start(PASSWORD);
     let mut client = connect(&fake, Duration::from_secs(5)).expect("auth ok");
     fake.drop_next();
-    assert!(matches!(client.exec("/time"), Err(Error::Closed(_))));
+    let err = client.exec("/time").expect_err("the connection dropped");
+    assert!(matches!(err, Error::Lost(_)), "{err:?}");
+    assert!(err.to_string().contains("may have run"), "{err}");
 }
 
 #[test]

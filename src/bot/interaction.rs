@@ -404,6 +404,13 @@ fn run_steps(shared: &Shared, server: &Server, steps: &[String]) -> Result<Vec<S
             Err(rcon::Error::WrongPassword { .. }) => {
                 return Err(format!("**{name}** refuses the bridge's RCON password."));
             }
+            // Sent, then the connection broke: "try again" would run it
+            // twice if it had run.
+            Err(rcon::Error::Lost(_) | rcon::Error::Protocol(_)) => {
+                return Err(format!(
+                    "The connection to **{name}** broke after the command was sent, so it may have run; check before sending it again."
+                ));
+            }
             Err(_) => {
                 return Err(format!(
                     "**{name}** is not reachable over RCON right now; try again in a minute."

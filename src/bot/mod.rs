@@ -151,7 +151,7 @@ impl BotJob {
             Inbound::Message(_) => return,
         };
         if jobs.try_send(job).is_err() {
-            log::warn!("every command worker is busy; an interaction or chat message was dropped");
+            log::warn!("every command worker is busy; a slash command was dropped");
         }
     }
 }

@@ -68,6 +68,7 @@ pub fn handle(shared: &Shared, d: &Value) -> Option<Pending> {
     rcon.send(request).ok()?;
     Some(Pending {
         server: server.id.clone(),
+        author: crate::logging::printable(name).into_owned(),
         since: Instant::now(),
         answer: rx,
     })
@@ -79,6 +80,8 @@ const RELAY_PATIENCE: Duration = Duration::from_secs(15);
 /// A relayed line's RCON answer, awaited only for logging a failure.
 pub struct Pending {
     server: Arc<str>,
+    /// Whose line, for the warning: the Discord name, shown escaped.
+    author: String,
     since: Instant,
     answer: Receiver<Result<String, crate::rcon::Error>>,
 }
@@ -88,15 +91,31 @@ impl Pending {
     pub fn settled(&self) -> bool {
         match self.answer.try_recv() {
             Ok(Ok(_)) => true,
+            Ok(Err(e @ (crate::rcon::Error::Lost(_) | crate::rcon::Error::Protocol(_)))) => {
+                log::warn!(
+                    "chat from Discord may not have reached {} (from {}): {e}",
+                    self.server,
+                    self.author
+                );
+                true
+            }
             Ok(Err(e)) => {
-                log::warn!("chat from Discord did not reach {}: {e}", self.server);
+                log::warn!(
+                    "chat from Discord did not reach {} (from {}): {e}",
+                    self.server,
+                    self.author
+                );
                 true
             }
             Err(crossbeam_channel::TryRecvError::Disconnected) => true,
             Err(crossbeam_channel::TryRecvError::Empty)
                 if self.since.elapsed() > RELAY_PATIENCE =>
             {
-                log::warn!("chat from Discord to {}: no answer from RCON", self.server);
+                log::warn!(
+                    "chat from Discord to {} (from {}): no answer from RCON",
+                    self.server,
+                    self.author
+                );
                 true
             }
             Err(crossbeam_channel::TryRecvError::Empty) => false,
