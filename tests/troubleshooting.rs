@@ -1,7 +1,8 @@
 //! docs/TROUBLESHOOTING.md explains every warning and error the daemon can
 //! log: each `log::error!` / `log::warn!` message in src/, and each message
 //! of a runtime or set-up failure, must appear there by its fixed start
-//! (the text before its first `{placeholder}`).
+//! (the text before its first `{placeholder}`). docs/SECURITY.md points
+//! each promise at tests: every test it names must exist.
 
 mod support;
 
@@ -118,4 +119,42 @@ fn stems_are_the_fixed_start_of_a_message() {
         "log::warn!(",
     );
     assert_eq!(found, vec!["first {x}", "second"]);
+}
+
+/// Every `snake_case` name in backticks in docs/SECURITY.md that is not a
+/// config key or a path names a function in src/ or tests/: a promise
+/// never points at a test that was renamed or removed.
+#[test]
+fn every_test_named_in_security_md_exists() {
+    let root = support::root();
+    let doc = std::fs::read_to_string(root.join("docs/SECURITY.md")).expect("SECURITY.md");
+    let mut code = String::new();
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    rust_files(&root.join("tests"), &mut files);
+    for f in files {
+        code.push_str(&std::fs::read_to_string(&f).expect("source"));
+    }
+    let mut named = 0;
+    let mut missing = Vec::new();
+    for quoted in doc.split('`').skip(1).step_by(2) {
+        // Test names here are sentences: three words or more.
+        let is_name = quoted.split('_').count() >= 3
+            && quoted
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        // A config key is a struct field somewhere.
+        if !is_name || code.contains(&format!("pub {quoted}:")) {
+            continue;
+        }
+        named += 1;
+        if !code.contains(&format!("fn {quoted}(")) {
+            missing.push(quoted);
+        }
+    }
+    assert!(named >= 30, "only {named} test names found in SECURITY.md");
+    assert!(
+        missing.is_empty(),
+        "docs/SECURITY.md names tests that do not exist: {missing:?}"
+    );
 }
