@@ -236,6 +236,24 @@ impl Client {
         }
     }
 
+    /// Whether the server has closed the connection (or reset it) while it
+    /// was idle: Factorio restarted, say. A command written to it would be
+    /// taken by the kernel and fail only at the read, when it is no longer
+    /// known whether it ran; asked first, it is known that it did not.
+    pub fn peer_closed(&self) -> bool {
+        if self.stream.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let mut byte = [0u8; 1];
+        let closed = match self.stream.peek(&mut byte) {
+            Ok(0) => true,
+            // A late reply to a command that timed out: still open.
+            Ok(_) => false,
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        };
+        self.stream.set_nonblocking(false).is_err() || closed
+    }
+
     /// Any write error closes: a packet cut off by a write timeout would
     /// leave the stream's framing broken for every later command.
     fn send(&mut self, id: i32, kind: i32, body: &[u8]) -> Result<(), Error> {
@@ -387,6 +405,11 @@ pub fn serve(
                 }
                 let sent = Instant::now();
                 let result = match client.as_mut() {
+                    // Not sent, so "not reachable" is true and the next
+                    // loop connects again at once.
+                    Some(c) if c.peer_closed() => Err(Error::Closed(
+                        "the server closed the connection while it was idle".to_owned(),
+                    )),
                     Some(c) => c.exec(&request.command),
                     None => Err(Error::Closed(format!("not connected to {}; retrying", target.addr))),
                 };

@@ -72,6 +72,31 @@ fn a_stall_then_the_answer_and_late_replies_are_dropped() {
     );
 }
 
+/// A connection the game closed while idle (a restart) is seen as closed
+/// before anything is written to it, so a command is known not to have
+/// run; an open one, even with a late reply waiting, is not.
+#[test]
+fn an_idle_connection_closed_by_the_game_is_known_before_sending() {
+    let fake = FakeRcon::start(PASSWORD);
+    let mut client = connect(&fake, Duration::from_secs(1)).expect("auth ok");
+    assert!(!client.peer_closed());
+    // A late reply: the command timed out, its answer comes afterwards.
+    fake.stall_next(Duration::from_millis(1500));
+    assert!(matches!(client.exec("/seed"), Err(Error::Timeout)));
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(!client.peer_closed(), "a late reply is no close");
+    assert_eq!(
+        client.exec("/version").expect("still open").trim(),
+        "2.0.28"
+    );
+    fake.restart();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !client.peer_closed() {
+        assert!(std::time::Instant::now() < deadline, "the close never seen");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The game had the command when the connection dropped: the error says
 /// it may have run (so no one sends it again blindly).
 #[test]

@@ -91,7 +91,12 @@ impl Pending {
     pub fn settled(&self) -> bool {
         match self.answer.try_recv() {
             Ok(Ok(_)) => true,
-            Ok(Err(e @ (crate::rcon::Error::Lost(_) | crate::rcon::Error::Protocol(_)))) => {
+            // Sent, or perhaps sent (a timeout): the game may show it.
+            Ok(Err(
+                e @ (crate::rcon::Error::Lost(_)
+                | crate::rcon::Error::Protocol(_)
+                | crate::rcon::Error::Timeout),
+            )) => {
                 log::warn!(
                     "chat from Discord may not have reached {} (from {}): {e}",
                     self.server,

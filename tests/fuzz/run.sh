@@ -36,6 +36,10 @@ else
     /^\[/ { bin = 0 }
     bin && /^name = / { gsub(/"/, "", $3); print $3 }' "$dir/Cargo.toml")
 fi
+if [ ${#targets[@]} -eq 0 ]; then
+  echo "no fuzz targets found in $dir/Cargo.toml" >&2
+  exit 2
+fi
 
 case "${FUZZ_SANITIZER:-address}" in
   none)
