@@ -172,15 +172,21 @@ fn refuse(client: TcpStream, why: Refusal) {
 const LINGER: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 1024 * 1024;
 
-/// Answers on a connection's own thread, then reads and drops what the
-/// client still sends, within [`LINGER`], so that closing does not reset
-/// the connection before the client has read the answer.
+/// Answers on a connection's own thread, then lingers.
 fn refuse_lingering(mut client: TcpStream, why: Refusal) {
-    let deadline = Instant::now() + LINGER;
     let _ = client.set_write_timeout(Some(LINGER));
-    if client.write_all(why.response().as_bytes()).is_err() {
-        return;
+    if client.write_all(why.response().as_bytes()).is_ok() {
+        linger(client);
     }
+}
+
+/// Ends the answer, then reads and drops what the client still sends
+/// (a body, a pipelined request), within [`LINGER`], so that closing does
+/// not reset the connection before the client has read the answer: Linux
+/// answers a close with unread bytes by a reset, and the client's kernel
+/// then drops what it has not yet handed to the client.
+fn linger(mut client: TcpStream) {
+    let deadline = Instant::now() + LINGER;
     let _ = client.shutdown(Shutdown::Write);
     let mut sink = [0u8; 8 * 1024];
     let mut drained = 0;
@@ -216,10 +222,10 @@ fn serve(mut client: TcpStream, inner: &UnixAddr, limits: Limits) {
             return;
         }
     };
-    if let Err(e) = pass(&mut client, &mut server, &close_after(&head), limits) {
-        log::debug!("/health: the client left before the answer: {e}");
+    match pass(&mut client, &mut server, &close_after(&head), limits) {
+        Ok(()) => linger(client),
+        Err(e) => log::debug!("/health: the client left before the answer: {e}"),
     }
-    let _ = client.shutdown(Shutdown::Both);
 }
 
 /// Reads up to the blank line that ends the head. `Ok(None)` when the
@@ -321,12 +327,18 @@ fn pass(
     limits: Limits,
 ) -> io::Result<()> {
     let deadline = Instant::now() + limits.answer_deadline;
-    server.set_read_timeout(Some(limits.answer_deadline))?;
+    let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "past the answer deadline");
+    server.set_write_timeout(Some(limits.answer_deadline))?;
     server.write_all(head)?;
     // No body follows: tiny_http sees the end of the request.
     server.shutdown(Shutdown::Write)?;
     let mut chunk = [0u8; 8 * 1024];
     loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timed_out());
+        }
+        server.set_read_timeout(Some(left))?;
         let n = match server.read(&mut chunk) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
@@ -337,10 +349,7 @@ fn pass(
         while !rest.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the client took longer than the answer deadline",
-                ));
+                return Err(timed_out());
             }
             client.set_write_timeout(Some(left))?;
             match client.write(rest) {
