@@ -228,7 +228,7 @@ pub enum Location {
 /// environment.
 pub fn load(location: &Location) -> Result<Config, Problems> {
     let env = |name: &str| std::env::var(name).ok();
-    let read = |path: &Path| std::fs::read_to_string(path);
+    let read = crate::text_file::read;
     load_with(location, &env, &read)
 }
 

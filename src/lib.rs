@@ -34,5 +34,6 @@ pub mod route;
 pub mod secret;
 pub mod stats;
 pub mod tail;
+pub mod text_file;
 pub mod watch;
 pub mod yaml;

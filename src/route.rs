@@ -63,7 +63,7 @@ pub fn destination(
 /// set, in config order.
 pub fn check(config: &Config, sets: &[PatternSet]) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let text = std::fs::read_to_string(&config.source).unwrap_or_default();
+    let text = crate::text_file::read(&config.source).unwrap_or_default();
     let file: &Path = &config.source;
     let problem = |path: KeyPath, message: String| Problem {
         file: file.to_owned(),

@@ -72,6 +72,37 @@ fn hostile_config_files_are_refused_with_the_file_and_the_reason() {
     }
 }
 
+/// Oversized and endless files where a config or a secret file is
+/// expected (a wrong path: a log, `/dev/zero`) are refused after reading
+/// 1 MiB, naming the file or the key, instead of filling memory.
+#[test]
+fn oversized_and_endless_config_and_secret_files_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let huge = "# padding\n".repeat(200_000);
+    std::fs::write(dir.path().join("huge.yml"), huge).expect("write");
+    std::fs::write(
+        dir.path().join("secret.yml"),
+        "servers:\n  a:\n    log_path: /x\ndiscord:\n  bot_token_file: /dev/zero\n",
+    )
+    .expect("write");
+    for (name, want) in [
+        (
+            "huge.yml",
+            "huge.yml: cannot read the config file: it is over 1024 KiB",
+        ),
+        (
+            "/dev/zero",
+            "cannot read the config file: it is over 1024 KiB",
+        ),
+        ("secret.yml", "discord.bot_token_file"),
+    ] {
+        let (code, _, stderr) = run(dir.path(), &["--config", name, "check-config"]);
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(want), "{name}: {stderr}");
+        assert!(stderr.contains("is it the right file?"), "{name}: {stderr}");
+    }
+}
+
 /// A config whose patterns live in `pats/` of `dir`.
 fn with_patterns(dir: &Path, patterns: &str) {
     std::fs::create_dir_all(dir.join("pats")).expect("pats");

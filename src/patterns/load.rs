@@ -68,7 +68,7 @@ pub fn load_dirs(dirs: &[PathBuf]) -> Result<Vec<Arc<Pattern>>, Problems> {
     }
     let mut patterns = Vec::new();
     for (rank, file) in files.iter().enumerate() {
-        match std::fs::read_to_string(file) {
+        match crate::text_file::read(file) {
             Ok(text) => match load_text(file, rank, &text) {
                 Ok(found) => patterns.extend(found),
                 Err(mut p) => problems.append(&mut p),
