@@ -29,7 +29,8 @@ const CEILING_KIB: u64 = 48 * 1024;
 const LONG: Duration = Duration::from_secs(240);
 
 /// The checks every scenario ends with: healthy again, memory bounded,
-/// no secret printed.
+/// a clean stop (exit 0), and no secret in anything the daemon printed,
+/// from start to exit, or served on /health and /metrics.
 fn after_the_fault(run: &mut Run) {
     let base = run.health_base();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -51,12 +52,16 @@ fn after_the_fault(run: &mut Run) {
         peak <= CEILING_KIB,
         "VmHWM {peak} KiB over {CEILING_KIB} KiB"
     );
-    let printed = run.stderr().join("\n");
+    let (_, metrics) = support::http_get(&format!("{base}/metrics"));
+    assert_no_secret(&format!("{body}\n{metrics}"));
+    assert_eq!(run.stop(), 0);
+    assert_no_secret(&run.stderr_to_end().join("\n"));
+}
+
+/// Fails if `text` holds the bot token or the RCON password.
+fn assert_no_secret(text: &str) {
     for secret in [TOKEN, RCON_PASSWORD] {
-        assert!(
-            !printed.contains(secret),
-            "a secret was printed:\n{printed}"
-        );
+        assert!(!text.contains(secret), "a secret was shown:\n{text}");
     }
 }
 
@@ -91,13 +96,22 @@ fn with_gateway() -> (FakeDiscord, FakeGateway, Workspace, Run) {
     (fake, gateway, ws, run)
 }
 
-/// Waits until `n` JOIN lines arrived in the channel; returns its messages.
-fn wait_for_joins(fake: &FakeDiscord, n: usize) -> Vec<support::discord::Created> {
+/// Waits until `n` JOIN lines arrived in the channel and then until the
+/// daemon has nothing left to post (every outbox empty: an event leaves
+/// its outbox only once Discord took it), so a duplicate sent late would
+/// be among the messages returned.
+fn wait_for_joins(fake: &FakeDiscord, run: &mut Run, n: usize) -> Vec<support::discord::Created> {
     let deadline = Instant::now() + LONG;
+    while join_numbers(&fake.messages(CHANNEL)).len() < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let base = run.health_base();
     loop {
-        let messages = fake.messages(CHANNEL);
-        if join_numbers(&messages).len() >= n || Instant::now() > deadline {
-            return messages;
+        let (_, text) = support::http_get(&format!("{base}/metrics"));
+        let m = support::prometheus::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let depth = m.sum("factorio_isr_outbox_depth");
+        if depth == 0.0 || Instant::now() > deadline {
+            return fake.messages(CHANNEL);
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -130,7 +144,6 @@ fn rotation_during_a_flood_delivers_every_line_once_in_order() {
     writer.join().expect("writer");
     assert_players(&got, 0..TOTAL);
     after_the_fault(&mut run);
-    assert_eq!(run.stop(), 0);
 }
 
 /// A 2-minute Discord outage (every request answered 503) while 1,000
@@ -148,12 +161,11 @@ fn a_two_minute_outage_with_1000_lines_queued_loses_and_repeats_nothing() {
         append(&ws.log(), &join_lines(chunk * 100..(chunk + 1) * 100));
         std::thread::sleep(Duration::from_secs(2));
     }
-    let messages = wait_for_joins(&fake, 1000);
+    let messages = wait_for_joins(&fake, &mut run, 1000);
     assert_joins(&messages, 0..1000);
     assert!(fake.count_status(503) >= 5, "the outage was seen");
     assert_eq!(fake.schema_violations(), Vec::<String>::new());
     after_the_fault(&mut run);
-    assert_eq!(run.stop(), 0);
 }
 
 /// The gateway connection dropped every 10 s for a minute while lines
@@ -171,10 +183,9 @@ fn gateway_drops_every_10_s_for_a_minute() {
     let resumes = gateway.wait_for_resumes(6, LONG);
     assert_eq!(resumes.len(), 6, "each drop resumed");
     assert_eq!(gateway.identifies().len(), 1, "one session throughout");
-    let messages = wait_for_joins(&fake, 300);
+    let messages = wait_for_joins(&fake, &mut run, 300);
     assert_joins(&messages, 0..300);
     after_the_fault(&mut run);
-    assert_eq!(run.stop(), 0);
 }
 
 /// The game's RCON server restarts every 5 s for half a minute while the
@@ -418,7 +429,6 @@ fn rcon_restarting_every_5_s_while_commands_and_stats_run() {
     assert_eq!(w.game.lua_commands(), Vec::<String>::new());
     assert_eq!(w.rest.schema_violations(), Vec::<String>::new());
     after_the_fault(&mut w.run);
-    assert_eq!(w.run.stop(), 0);
 
     // Now that nothing more can come: nothing twice, anywhere.
     let stderr = w.run.stderr_to_end();
@@ -549,11 +559,11 @@ fn sigterm_under_load_exits_within_5_s_and_loses_nothing() {
     let first = join_numbers(&fake.messages(CHANNEL)).len();
     assert!(first < TOTAL, "the flood was cut short ({first} lines)");
     fake.set_channel_limit(1000, Duration::from_secs(1));
+    assert_no_secret(&run.stderr_to_end().join("\n"));
     let mut again = ws.start(&config);
-    let messages = wait_for_joins(&fake, TOTAL);
+    let messages = wait_for_joins(&fake, &mut again, TOTAL);
     assert_joins(&messages, 0..TOTAL);
     after_the_fault(&mut again);
-    assert_eq!(again.stop(), 0);
 }
 
 /// SIGHUP three times while 5,000 lines stream in: each reload carries
@@ -576,7 +586,6 @@ fn sighup_during_a_flood_loses_and_repeats_nothing() {
     writer.join().expect("writer");
     assert_players(&got, 0..TOTAL);
     after_the_fault(&mut run);
-    assert_eq!(run.stop(), 0);
 }
 
 /// The log deleted and created again while lines flow: the old file is
@@ -593,7 +602,6 @@ fn a_log_deleted_and_recreated_mid_flow_loses_nothing() {
     got.extend(run.until_player(1999));
     assert_players(&got, 0..2000);
     after_the_fault(&mut run);
-    assert_eq!(run.stop(), 0);
 }
 
 /// Checkpoints that cannot be written mid-run (the state dir full or
@@ -636,13 +644,11 @@ fn a_state_dir_failing_mid_run_recovers_and_repeats_nothing() {
     );
     std::fs::remove_dir(&blocker).expect("unblock");
     after_the_fault(&mut run);
-    assert_eq!(run.stop(), 0);
     let mut again = ws.start(&config);
     append(&ws.log(), &join_lines(200..201));
     got.extend(again.until_player(200));
     assert_players(&got, 0..201);
     after_the_fault(&mut again);
-    assert_eq!(again.stop(), 0);
 }
 
 /// Discord starts answering 401 mid-run (the token was reset): sending
@@ -658,7 +664,7 @@ fn a_401_mid_run_then_a_fixed_token_delivers_everything_once() {
     let mut run = ws.start(&config);
     run.wait_stderr("following");
     append(&ws.log(), &join_lines(0..100));
-    wait_for_joins(&fake, 100);
+    wait_for_joins(&fake, &mut run, 100);
     fake.set_status_all(Some(401));
     append(&ws.log(), &join_lines(100..300));
     run.wait_stderr("Discord rejected the bot token (401 Unauthorized)");
@@ -669,12 +675,12 @@ fn a_401_mid_run_then_a_fixed_token_delivers_everything_once() {
         fake.count_status(401)
     );
     assert_eq!(run.stop(), 0);
+    assert_no_secret(&run.stderr_to_end().join("\n"));
     fake.set_status_all(None);
     let mut again = ws.start(&config);
-    let messages = wait_for_joins(&fake, 300);
+    let messages = wait_for_joins(&fake, &mut again, 300);
     assert_joins(&messages, 0..300);
     after_the_fault(&mut again);
-    assert_eq!(again.stop(), 0);
 }
 
 /// A storm of 429s (each with `retry_after`) while 500 lines arrive: every
@@ -688,12 +694,11 @@ fn a_429_storm_loses_and_repeats_nothing() {
     let ws = Workspace::new();
     append(&ws.log(), &join_lines(0..500));
     let mut run = ws.start(&bot_config(&ws, &fake, false, &[BEGINNING]));
-    let messages = wait_for_joins(&fake, 500);
+    let messages = wait_for_joins(&fake, &mut run, 500);
     assert_joins(&messages, 0..500);
     assert!(fake.count_status(429) >= 30);
     assert_wire_rules(&fake);
     after_the_fault(&mut run);
-    assert_eq!(run.stop(), 0);
 }
 
 /// A zombie gateway (the connection stays open, heartbeats go unacked):
@@ -707,7 +712,6 @@ fn a_zombie_gateway_is_replaced_and_the_daemon_ends_healthy() {
     gateway.wait_for_connections(2, LONG);
     gateway.stop_acking(false);
     assert_eq!(gateway.wait_for_resumes(1, LONG).len(), 1, "resumed");
-    assert_joins(&wait_for_joins(&fake, 50), 0..50);
+    assert_joins(&wait_for_joins(&fake, &mut run, 50), 0..50);
     after_the_fault(&mut run);
-    assert_eq!(run.stop(), 0);
 }

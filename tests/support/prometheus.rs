@@ -29,6 +29,15 @@ impl Exposition {
         labels.sort();
         self.samples.get(&(name.to_owned(), labels)).copied()
     }
+
+    /// The sum of every series of `name`, whatever its labels (0 if none).
+    pub fn sum(&self, name: &str) -> f64 {
+        self.samples
+            .iter()
+            .filter(|((n, _), _)| n == name)
+            .map(|(_, v)| v)
+            .sum()
+    }
 }
 
 fn valid_name(name: &str) -> bool {
