@@ -574,7 +574,14 @@ impl Threads {
             .name(name.to_owned())
             .stack_size(STACK_SIZE)
             .spawn(move || {
-                let result = body();
+                // A panic that escapes the thread's own containment (a
+                // bug outside a line, command or reply) is reported like
+                // an error: the daemon stops and exits non-zero, so the
+                // supervisor restarts it, instead of running on without
+                // the thread while /health and the watchdog stay content.
+                // Nothing of the thread's state is used after it.
+                let result = crate::fault::contain(body)
+                    .unwrap_or_else(|panic| Err(format!("the thread panicked: {panic}")));
                 if let Err(e) = &result {
                     log::error!("{e}");
                 }
@@ -646,6 +653,26 @@ mod tests {
 
     /// A quiet server's checkpoint may be hours old; what decides replaying
     /// is how long the bridge was down.
+    /// A thread that panics reports its end like an error, so `wait`
+    /// stops the daemon instead of running on without it.
+    #[test]
+    fn a_panicking_thread_reports_its_end() {
+        let (done_tx, done_rx) = bounded(1);
+        let mut threads = Threads {
+            handles: Vec::new(),
+            done: done_tx,
+        };
+        threads
+            .spawn("doomed", || -> Result<(), String> { panic!("a bug") })
+            .expect("spawned");
+        let (name, result) = done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the end reported");
+        assert_eq!(name, "doomed");
+        assert_eq!(result, Err("the thread panicked: a bug".to_owned()));
+        threads.join(Duration::from_secs(10), &done_rx);
+    }
+
     #[test]
     fn resume_age_is_the_downtime_not_the_checkpoint_age() {
         let dir = tempfile::tempdir().expect("tempdir");
