@@ -12,9 +12,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use support::bot::{AUDIT_CHANNEL, RCON_PASSWORD, World, admin, as_user, final_answer, public};
-use support::daemon::{Run, Workspace, append, assert_players, join_lines, spawn_writer};
+use support::daemon::{
+    CEILING_KIB, Run, Workspace, append, assert_players, join_lines, spawn_writer,
+};
 use support::discord::{
     FakeDiscord, ReplyKind, TOKEN, assert_joins, assert_wire_rules, join_numbers,
 };
@@ -22,47 +23,14 @@ use support::gateway::{FakeGateway, Interaction, message_create};
 
 const CHANNEL: &str = "channel:1100000000000000001";
 const BEGINNING: (&str, &str) = ("start_at", "beginning");
-/// Peak resident memory allowed in any scenario (debug build, which tests
-/// run; the release build uses about a third).
-const CEILING_KIB: u64 = 48 * 1024;
+
 /// Long enough for anything here; never a claim about speed.
 const LONG: Duration = Duration::from_secs(240);
 
-/// The checks every scenario ends with: healthy again, memory bounded,
-/// a clean stop (exit 0), and no secret in anything the daemon printed,
-/// from start to exit, or served on /health and /metrics.
+/// The checks every scenario ends with: [`Run::assert_recovered`] with
+/// this suite's ceiling and secrets.
 fn after_the_fault(run: &mut Run) {
-    let base = run.health_base();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (status, body) = loop {
-        let (status, text) = support::http_get(&format!("{base}/health"));
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if (status == 200 && body["status"] == "healthy") || Instant::now() > deadline {
-            break (status, body);
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    };
-    assert_eq!(
-        (status, &body["status"]),
-        (200, &Value::from("healthy")),
-        "{body}"
-    );
-    let peak = run.vm_hwm_kib();
-    assert!(
-        peak <= CEILING_KIB,
-        "VmHWM {peak} KiB over {CEILING_KIB} KiB"
-    );
-    let (_, metrics) = support::http_get(&format!("{base}/metrics"));
-    assert_no_secret(&format!("{body}\n{metrics}"));
-    assert_eq!(run.stop(), 0);
-    assert_no_secret(&run.stderr_to_end().join("\n"));
-}
-
-/// Fails if `text` holds the bot token or the RCON password.
-fn assert_no_secret(text: &str) {
-    for secret in [TOKEN, RCON_PASSWORD] {
-        assert!(!text.contains(secret), "a secret was shown:\n{text}");
-    }
+    run.assert_recovered(CEILING_KIB, &[TOKEN, RCON_PASSWORD]);
 }
 
 /// Bot mode against `fake`; with `gateway` false, edge mode (REST only:
@@ -559,7 +527,7 @@ fn sigterm_under_load_exits_within_5_s_and_loses_nothing() {
     let first = join_numbers(&fake.messages(CHANNEL)).len();
     assert!(first < TOTAL, "the flood was cut short ({first} lines)");
     fake.set_channel_limit(1000, Duration::from_secs(1));
-    assert_no_secret(&run.stderr_to_end().join("\n"));
+    support::daemon::assert_no_secret(&run.stderr_to_end().join("\n"), &[TOKEN, RCON_PASSWORD]);
     let mut again = ws.start(&config);
     let messages = wait_for_joins(&fake, &mut again, TOTAL);
     assert_joins(&messages, 0..TOTAL);
@@ -675,7 +643,7 @@ fn a_401_mid_run_then_a_fixed_token_delivers_everything_once() {
         fake.count_status(401)
     );
     assert_eq!(run.stop(), 0);
-    assert_no_secret(&run.stderr_to_end().join("\n"));
+    support::daemon::assert_no_secret(&run.stderr_to_end().join("\n"), &[TOKEN, RCON_PASSWORD]);
     fake.set_status_all(None);
     let mut again = ws.start(&config);
     let messages = wait_for_joins(&fake, &mut again, 300);

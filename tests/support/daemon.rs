@@ -605,6 +605,39 @@ impl Run {
             .unwrap_or_else(|| panic!("no {field} in {path}:\n{status}"))
     }
 
+    /// The checks a fault scenario ends with: `/health` says healthy
+    /// again (within a minute), peak memory (VmHWM) is at most
+    /// `ceiling_kib`, the daemon stops cleanly (exit 0), and none of
+    /// `secrets` is in anything it printed, from start to exit, or served
+    /// on /health and /metrics.
+    pub fn assert_recovered(&mut self, ceiling_kib: u64, secrets: &[&str]) {
+        let base = self.health_base();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (status, body) = loop {
+            let (status, text) = super::http_get(&format!("{base}/health"));
+            let body: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+            if (status == 200 && body["status"] == "healthy") || Instant::now() > deadline {
+                break (status, body);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        };
+        assert_eq!(
+            (status, &body["status"]),
+            (200, &serde_json::Value::from("healthy")),
+            "{body}"
+        );
+        let peak = self.vm_hwm_kib();
+        assert!(
+            peak <= ceiling_kib,
+            "VmHWM {peak} KiB over {ceiling_kib} KiB"
+        );
+        let (_, metrics) = super::http_get(&format!("{base}/metrics"));
+        assert_no_secret(&format!("{body}\n{metrics}"), secrets);
+        assert_eq!(self.stop(), 0);
+        assert_no_secret(&self.stderr_to_end().join("\n"), secrets);
+    }
+
     /// How many threads the process has now (`Threads` in its status).
     pub fn threads(&self) -> usize {
         let path = format!("/proc/{}/status", self.pid());
@@ -685,4 +718,15 @@ pub fn mentions_number(text: &str, number: u32) -> bool {
         let after = text[i + needle.len()..].chars().next();
         !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
     })
+}
+
+/// Peak resident memory allowed in any fault scenario (debug build, which
+/// tests run; the release build uses about a third).
+pub const CEILING_KIB: u64 = 48 * 1024;
+
+/// Fails if `text` holds any of `secrets`.
+pub fn assert_no_secret(text: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(!text.contains(secret), "a secret was shown:\n{text}");
+    }
 }
