@@ -31,7 +31,7 @@ mod support;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
@@ -55,7 +55,7 @@ const MAX_IDLE_CPU_PER_MIN: Duration = Duration::from_millis(60);
 const MAX_START: Duration = Duration::from_millis(50);
 const MAX_BINARY: u64 = 4 * MIB;
 
-const MUSL: &str = "x86_64-unknown-linux-musl";
+use support::MUSL;
 const THROUGHPUT_LINES: usize = 1_000_000;
 const THROUGHPUT_ROUNDS: usize = 5;
 const START_TRIALS: usize = 9;
@@ -125,55 +125,6 @@ fn thousands(n: u64) -> String {
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-/// The binary to measure: the static musl release build, or (without the
-/// musl target) the host build this benchmark was built with.
-fn shipped_binary() -> Result<PathBuf, String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let mut build = Command::new(cargo);
-    // What cargo set for this benchmark (its package, its OUT_DIR) is not
-    // for the build: ring's build script reruns when such a variable
-    // differs from the last build, and the build would then not be the
-    // one a plain `cargo build` left (nor be a no-op).
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if [
-            "CARGO_PKG_",
-            "CARGO_MANIFEST_",
-            "CARGO_BIN_",
-            "CARGO_CRATE_",
-        ]
-        .iter()
-        .any(|p| key.starts_with(p))
-            || [
-                "OUT_DIR",
-                "CARGO_PRIMARY_PACKAGE",
-                "CARGO_TARGET_TMPDIR",
-                "CARGO_RUSTC_CURRENT_DIR",
-            ]
-            .contains(&&*key)
-        {
-            build.env_remove(&*key);
-        }
-    }
-    let out = build
-        .current_dir(support::root())
-        .args(["build", "--release", "--target", MUSL, "--bin"])
-        .arg("factorio-isr")
-        .arg("--message-format=json-render-diagnostics")
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("`cargo build --target {MUSL}` failed"));
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "factorio-isr")
-        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| "cargo named no factorio-isr executable".to_owned())
 }
 
 /// The fakes one daemon talks to.
@@ -683,7 +634,7 @@ fn main() -> ExitCode {
     let idle_secs = env_or("IDLE_SECS", 60);
     let burst_lines = env_or("BURST_LINES", 10_000) as usize;
     let latency_lines = env_or("LATENCY_LINES", 1000) as usize;
-    let shipped = shipped_binary();
+    let shipped = support::musl_binary();
     let binary: Arc<PathBuf> = Arc::new(match &shipped {
         Ok(path) => path.clone(),
         Err(why) => {

@@ -1,9 +1,11 @@
-//! The fault suite: the whole daemon attacked from outside while it works.
+//! The fault suite: the whole daemon attacked from outside while it works,
+//! the release build of it (the static musl binary when its target is
+//! installed: `support::release_binary`), against the loopback fakes.
 //! Each scenario asserts, in its doc comment and its checks:
 //! - every event delivered exactly once, in order per destination;
 //! - the daemon healthy again afterwards (`/health` 200 and "healthy");
-//! - peak memory (VmHWM) under [`CEILING_KIB`], whatever the fault's length;
-//! - no secret in anything it printed.
+//! - peak memory (VmHWM) under [`support::daemon::fault_ceiling_kib`], whatever the fault's length;
+//! - no secret in anything it printed or served.
 //!
 //! kill -9 mid-stream is in tests/restart.rs, where the bound on what may
 //! be posted twice (the events in flight) is worked out and asserted.
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use support::bot::{AUDIT_CHANNEL, RCON_PASSWORD, World, admin, as_user, final_answer, public};
 use support::daemon::{
-    CEILING_KIB, Run, Workspace, append, assert_players, join_lines, spawn_writer,
+    Run, Workspace, append, assert_players, fault_ceiling_kib, join_lines, spawn_writer,
 };
 use support::discord::{
     FakeDiscord, ReplyKind, TOKEN, assert_joins, assert_wire_rules, join_numbers,
@@ -30,7 +32,7 @@ const LONG: Duration = Duration::from_secs(240);
 /// The checks every scenario ends with: [`Run::assert_recovered`] with
 /// this suite's ceiling and secrets.
 fn after_the_fault(run: &mut Run) {
-    run.assert_recovered(CEILING_KIB, &[TOKEN, RCON_PASSWORD]);
+    run.assert_recovered(fault_ceiling_kib(), &[TOKEN, RCON_PASSWORD]);
 }
 
 /// Bot mode against `fake`; with `gateway` false, edge mode (REST only:
@@ -57,7 +59,7 @@ fn with_gateway() -> (FakeDiscord, FakeGateway, Workspace, Run) {
     let gateway = FakeGateway::start();
     gateway.set_heartbeat_interval(Duration::from_millis(500));
     fake.set_gateway_url(&gateway.url());
-    let ws = Workspace::new();
+    let ws = Workspace::release();
     std::fs::write(ws.log(), "").expect("log");
     let run = ws.start(&bot_config(&ws, &fake, true, &[BEGINNING]));
     gateway.wait_for_identifies(1, LONG);
@@ -91,7 +93,7 @@ fn wait_for_joins(fake: &FakeDiscord, run: &mut Run, n: usize) -> Vec<support::d
 #[test]
 fn rotation_during_a_flood_delivers_every_line_once_in_order() {
     const TOTAL: usize = 5000;
-    let ws = Workspace::new();
+    let ws = Workspace::release();
     let log = ws.log();
     std::fs::write(&log, "").expect("log");
     let config = ws.config(&[BEGINNING]);
@@ -120,7 +122,7 @@ fn rotation_during_a_flood_delivers_every_line_once_in_order() {
 #[test]
 fn a_two_minute_outage_with_1000_lines_queued_loses_and_repeats_nothing() {
     let fake = FakeDiscord::start();
-    let ws = Workspace::new();
+    let ws = Workspace::release();
     std::fs::write(ws.log(), "").expect("log");
     let mut run = ws.start(&bot_config(&ws, &fake, false, &[BEGINNING]));
     run.wait_stderr("following");
@@ -205,7 +207,7 @@ fn rcon_restarting_every_5_s_while_commands_and_stats_run() {
         "chat from Discord may not have reached s1",
         "chat from Discord to s1",
     ];
-    let mut w = World::start(&[
+    let mut w = World::start_release(&[
         ("enable_stats_collector", "true"),
         ("collect_interval_seconds", "1"),
     ]);
@@ -513,7 +515,7 @@ fn sigterm_under_load_exits_within_5_s_and_loses_nothing() {
     const TOTAL: usize = 3000;
     let fake = FakeDiscord::start();
     fake.set_channel_limit(5, Duration::from_secs(5));
-    let ws = Workspace::new();
+    let ws = Workspace::release();
     append(&ws.log(), &join_lines(0..TOTAL));
     let config = bot_config(&ws, &fake, false, &[BEGINNING]);
     let mut run = ws.start(&config);
@@ -540,7 +542,7 @@ fn sigterm_under_load_exits_within_5_s_and_loses_nothing() {
 #[test]
 fn sighup_during_a_flood_loses_and_repeats_nothing() {
     const TOTAL: usize = 5000;
-    let ws = Workspace::new();
+    let ws = Workspace::release();
     std::fs::write(ws.log(), "").expect("log");
     let mut run = ws.start(&ws.config(&[BEGINNING]));
     run.wait_stderr("following");
@@ -560,7 +562,7 @@ fn sighup_during_a_flood_loses_and_repeats_nothing() {
 /// read to its end, the new one from its start; every line once, in order.
 #[test]
 fn a_log_deleted_and_recreated_mid_flow_loses_nothing() {
-    let ws = Workspace::new();
+    let ws = Workspace::release();
     append(&ws.log(), &join_lines(0..1000));
     let mut run = ws.start(&ws.config(&[BEGINNING]));
     let mut got = run.until_player(999);
@@ -579,7 +581,7 @@ fn a_log_deleted_and_recreated_mid_flow_loses_nothing() {
 /// restart repeats nothing.
 #[test]
 fn a_state_dir_failing_mid_run_recovers_and_repeats_nothing() {
-    let ws = Workspace::new();
+    let ws = Workspace::release();
     append(&ws.log(), &join_lines(0..100));
     let config = ws.config(&[BEGINNING]);
     let mut run = ws.start(&config);
@@ -626,7 +628,7 @@ fn a_state_dir_failing_mid_run_recovers_and_repeats_nothing() {
 #[test]
 fn a_401_mid_run_then_a_fixed_token_delivers_everything_once() {
     let fake = FakeDiscord::start();
-    let ws = Workspace::new();
+    let ws = Workspace::release();
     std::fs::write(ws.log(), "").expect("log");
     let config = bot_config(&ws, &fake, false, &[BEGINNING]);
     let mut run = ws.start(&config);
@@ -659,7 +661,7 @@ fn a_401_mid_run_then_a_fixed_token_delivers_everything_once() {
 fn a_429_storm_loses_and_repeats_nothing() {
     let fake = FakeDiscord::start();
     fake.storm_429(30, 0.2);
-    let ws = Workspace::new();
+    let ws = Workspace::release();
     append(&ws.log(), &join_lines(0..500));
     let mut run = ws.start(&bot_config(&ws, &fake, false, &[BEGINNING]));
     let messages = wait_for_joins(&fake, &mut run, 500);

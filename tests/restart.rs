@@ -12,7 +12,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use support::daemon::{
-    CEILING_KIB, DESTINATION, SERVER, Workspace, append, assert_players, assert_sequence,
+    DESTINATION, SERVER, Workspace, append, assert_players, assert_sequence, fault_ceiling_kib,
     join_lines, mentions_number, players, spawn_writer,
 };
 
@@ -51,7 +51,7 @@ fn sigterm_then_restart_resumes_exactly_once() {
 #[test]
 fn sigterm_mid_stream_then_restart_resumes_exactly_once() {
     const TOTAL: usize = 4000;
-    let ws = Workspace::new();
+    let ws = Workspace::release();
     let log = ws.log();
     fs::write(&log, "").expect("create an empty log");
     let config = ws.config(&[BEGINNING]);
@@ -70,7 +70,7 @@ fn sigterm_mid_stream_then_restart_resumes_exactly_once() {
     eprintln!("first run printed {first_count} lines");
     assert_players(&got, 0..TOTAL);
     second.assert_next_is_appended(&log, TOTAL);
-    second.assert_recovered(CEILING_KIB, &[]);
+    second.assert_recovered(fault_ceiling_kib(), &[]);
 }
 
 /// Events that may be in flight when the process dies: the event queue holds
@@ -103,7 +103,7 @@ fn kill_9_mid_stream_then_restart_loses_nothing() {
     const BURST: usize = 3000;
     const KILL_AFTER: usize = 3500;
     const TOTAL: usize = 6000;
-    let ws = Workspace::new();
+    let ws = Workspace::release();
     let log = ws.log();
     append(&log, &join_lines(0..BURST));
     let config = ws.config(&[BEGINNING]);
@@ -149,7 +149,7 @@ fn kill_9_mid_stream_then_restart_loses_nothing() {
 
     writer.join().expect("the writer finishes");
     second.assert_next_is_appended(&log, TOTAL);
-    second.assert_recovered(CEILING_KIB, &[]);
+    second.assert_recovered(fault_ceiling_kib(), &[]);
 }
 
 /// A checkpoint older than `max_resume_age` is not replayed: after a clean

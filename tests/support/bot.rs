@@ -43,6 +43,19 @@ impl World {
 
     /// [`World::start`] with more (or other) keys under `discord:` too.
     pub fn start_with(extra_discord: &[(&str, &str)], extra_server: &[(&str, &str)]) -> World {
+        World::start_in(Workspace::new(), extra_discord, extra_server)
+    }
+
+    /// [`World::start`] with the release build of the daemon.
+    pub fn start_release(extra_server: &[(&str, &str)]) -> World {
+        World::start_in(Workspace::release(), &[], extra_server)
+    }
+
+    fn start_in(
+        ws: Workspace,
+        extra_discord: &[(&str, &str)],
+        extra_server: &[(&str, &str)],
+    ) -> World {
         let rest = FakeDiscord::start();
         let gateway = FakeGateway::start();
         gateway.set_heartbeat_interval(Duration::from_millis(400));
@@ -51,7 +64,6 @@ impl World {
         game.set_players(&["alice", "bob"], &["carol"]);
         game.set_admins(&["alice"]);
         game.set_evolution(&[("Nauvis", 0.4321)]);
-        let ws = Workspace::new();
         append(&ws.log(), "");
         let port = game.port().to_string();
         let chat = format!("\"{CHAT_CHANNEL}\"");

@@ -52,6 +52,90 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_factorio-isr"))
 }
 
+/// The target of the shipped, static binary.
+pub const MUSL: &str = "x86_64-unknown-linux-musl";
+
+/// The release build of the daemon, for the fault suite: the static musl
+/// binary that ships when its target is installed (`.ci/run` builds it
+/// before the tests, so this is then a no-op), else the host release
+/// build. Built once per test process, through cargo. Under `cargo
+/// llvm-cov` it is the instrumented test build instead, so the scenarios
+/// count toward coverage.
+pub fn release_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if std::env::var_os("LLVM_PROFILE_FILE").is_some() {
+                return binary();
+            }
+            musl_binary()
+                .or_else(|_| cargo_build(&["build", "--release", "--bin", "factorio-isr"]))
+                .unwrap_or_else(|e| panic!("no release build of the daemon: {e}"))
+        })
+        .clone()
+}
+
+/// Builds the static musl release binary; `Err` when that fails (most
+/// often: the target is not installed).
+pub fn musl_binary() -> Result<PathBuf, String> {
+    cargo_build(&[
+        "build",
+        "--release",
+        "--target",
+        MUSL,
+        "--bin",
+        "factorio-isr",
+    ])
+}
+
+/// Runs `cargo ARGS` in the repository and returns the daemon executable
+/// it names.
+fn cargo_build(args: &[&str]) -> Result<PathBuf, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    // What cargo set for this test or benchmark (its package, its OUT_DIR)
+    // is not for the build: ring's build script reruns when such a
+    // variable differs from the last build, and the build would then not
+    // be the one a plain `cargo build` left (nor be a no-op).
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_BIN_",
+            "CARGO_CRATE_",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p))
+            || [
+                "OUT_DIR",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ]
+            .contains(&&*key)
+        {
+            build.env_remove(&*key);
+        }
+    }
+    let out = build
+        .current_dir(root())
+        .args(args)
+        .arg("--message-format=json-render-diagnostics")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("`cargo {}` failed", args.join(" ")));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "factorio-isr")
+        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| "cargo named no factorio-isr executable".to_owned())
+}
+
 /// A command for the binary, run in `dir`, with a clean environment so the
 /// developer's own variables cannot change the outcome. Coverage runs
 /// (`cargo llvm-cov`) keep their profile variables so the child is measured.
