@@ -467,3 +467,42 @@ fn slowloris_clients_are_cut_off_and_threads_stay_bounded() {
     }
     assert_eq!(run.stop(), 0);
 }
+
+/// Malformed JSON from Discord's gateway: a frame that is not JSON is
+/// refused and a new session started (a resume would replay it); frames
+/// that are JSON of the wrong shape (a dispatch whose `d` is a number, an
+/// opcode that is a string, an interaction with no fields) are ignored
+/// without a new session. Afterwards the session still relays commands
+/// and the daemon is healthy.
+#[test]
+fn malformed_gateway_frames_are_refused_or_ignored_and_the_session_goes_on() {
+    use std::time::Duration;
+    use support::bot::{World, final_answer, public};
+    let w = World::start(&[]);
+    let wait = Duration::from_secs(60);
+    for wrong in [
+        r#"{"op":0,"t":"INTERACTION_CREATE","s":2,"d":7}"#,
+        r#"{"op":"0","t":"MESSAGE_CREATE","d":{}}"#,
+        r#"{"op":0,"t":"INTERACTION_CREATE","s":3,"d":{}}"#,
+        r#"{"op":0,"t":"MESSAGE_CREATE","s":4,"d":{"content":7,"author":"x"}}"#,
+        r#"[1,2,3]"#,
+        r#"null"#,
+    ] {
+        w.gateway.send_text(wrong);
+    }
+    let (answer, _) = final_answer(&w.invoke(&public("players")));
+    assert!(answer.contains("alice"), "{answer}");
+    assert_eq!(
+        w.gateway.identifies().len(),
+        1,
+        "wrong shapes start no new session"
+    );
+    w.gateway
+        .send_text("{\"op\":0,\"t\":\"MESSAGE_CREATE\",\"d\":{");
+    w.gateway.wait_for_identifies(2, wait);
+    let (answer, _) = final_answer(&w.invoke(&public("players")));
+    assert!(answer.contains("alice"), "{answer}");
+    let mut run = w.run;
+    // The debug build: the fault suite's ceiling for it.
+    run.assert_recovered(48 * 1024, &[support::discord::TOKEN]);
+}

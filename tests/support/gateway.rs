@@ -662,6 +662,16 @@ impl FakeGateway {
         });
     }
 
+    /// Sends `text` as a text frame on every open connection, as it is:
+    /// malformed JSON, payloads of the wrong shape. Not stored for RESUME.
+    pub fn send_text(&self, text: &str) {
+        self.shared.update(|st| {
+            for live in &st.live {
+                let _ = live.commands.send(Command::Send(text.to_owned()));
+            }
+        });
+    }
+
     fn broadcast(&self, payload: &Value) {
         let text = payload.to_string();
         self.shared.update(|st| {
