@@ -651,8 +651,6 @@ mod tests {
         config.servers[0].clone()
     }
 
-    /// A quiet server's checkpoint may be hours old; what decides replaying
-    /// is how long the bridge was down.
     /// A thread that panics reports its end like an error, so `wait`
     /// stops the daemon instead of running on without it.
     #[test]
@@ -673,6 +671,8 @@ mod tests {
         threads.join(Duration::from_secs(10), &done_rx);
     }
 
+    /// A quiet server's checkpoint may be hours old; what decides replaying
+    /// is how long the bridge was down.
     #[test]
     fn resume_age_is_the_downtime_not_the_checkpoint_age() {
         let dir = tempfile::tempdir().expect("tempdir");
